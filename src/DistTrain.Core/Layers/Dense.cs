@@ -1,0 +1,76 @@
+using DistTrain.Core.Kernels;
+using DistTrain.Core.Models;
+using DistTrain.Core.Tensors;
+using MathNet.Numerics.Distributions;
+
+namespace DistTrain.Core.Layers;
+
+/// <summary>Fully connected layer. x (N, in) -> y (N, out) = x·Wᵀ + b, W stored (out, in) as in PyTorch.</summary>
+public sealed class Dense : Layer
+{
+    private readonly int _in;
+    private readonly int _out;
+    private readonly Initializer _init;
+
+    public Dense(string name, TensorShape input, int units, Initializer init = Initializer.He)
+        : base(name, input, TensorShape.Of(units))
+    {
+        if (input.Rank != 1) throw new ArgumentException($"Dense layer {name} expects a flat input but got {input}; put a Flatten layer before it.");
+        if (units <= 0) throw new ArgumentException($"Dense layer {name}: units must be >= 1 (got {units}).");
+        _in = input.Size;
+        _out = units;
+        _init = init;
+    }
+
+    public override string Kind => "Dense";
+
+    public override int ParameterCount => _out * _in + _out;
+
+    public override IReadOnlyList<ParameterTensor> ParameterTensors =>
+    [
+        new("weight", [_out, _in], 0, _out * _in),
+        new("bias", [_out], _out * _in, _out),
+    ];
+
+    public override void InitializeParameters(Span<float> parameters, Random random)
+    {
+        var weights = parameters[..(_out * _in)];
+        Initialization.Fill(weights, _init, fanIn: _in, fanOut: _out, random);
+        parameters[(_out * _in)..].Clear();
+    }
+
+    // x (N, in) -> y (N, out)
+    public override void Forward(in BatchContext ctx, ReadOnlySpan<float> x, Span<float> y, IGemm gemm)
+    {
+        var n = ctx.BatchSize;
+        var p = Parameters;
+        var w = p[..(_out * _in)];
+        var b = p.Slice(_out * _in, _out);
+        for (var i = 0; i < n; i++) b.CopyTo(y.Slice(i * _out, _out));
+        gemm.Sgemm(false, true, n, _out, _in, 1f, x, _in, w, _in, 1f, y, _out);
+    }
+
+    public override void Backward(in BatchContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y,
+        ReadOnlySpan<float> dy, Span<float> dx, IGemm gemm)
+    {
+        var n = ctx.BatchSize;
+        var p = Parameters;
+        if (Trainable)
+        {
+            var g = Gradients;
+            // dW (out, in) += dyᵀ (out, N) · x (N, in)
+            gemm.Sgemm(true, false, _out, _in, n, 1f, dy, _out, x, _in, 1f, g[..(_out * _in)], _in);
+            var db = g.Slice(_out * _in, _out);
+            for (var i = 0; i < n; i++)
+            {
+                var row = dy.Slice(i * _out, _out);
+                for (var j = 0; j < _out; j++) db[j] += row[j];
+            }
+        }
+        if (!dx.IsEmpty)
+        {
+            // dx (N, in) = dy (N, out) · W (out, in)
+            gemm.Sgemm(false, false, n, _in, _out, 1f, dy, _out, p[..(_out * _in)], _in, 0f, dx, _in);
+        }
+    }
+}

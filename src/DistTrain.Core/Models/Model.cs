@@ -1,0 +1,170 @@
+using DistTrain.Core.Kernels;
+using DistTrain.Core.Layers;
+using DistTrain.Core.Randomness;
+using DistTrain.Core.Tensors;
+
+namespace DistTrain.Core.Models;
+
+/// <summary>
+/// A sequential model built from a <see cref="ModelSpec"/>. All parameters live in one flat buffer
+/// (<see cref="Parameters"/>) and all gradients in one flat buffer of the same layout
+/// (<see cref="Gradients"/>); layers hold views into them. Activations are kept per layer for backward,
+/// in buffers that grow to the largest batch seen and are then reused.
+/// </summary>
+public sealed class Model
+{
+    private readonly Layer[] _layers;
+    private readonly int[] _offsets;
+    private readonly float[]?[] _activations; // _activations[i] = input of layer i; [L] = output
+    private float[]? _gradA;
+    private float[]? _gradB;
+    private int _lastBatch = -1;
+
+    public Model(ModelSpec spec, IGemm? gemm = null)
+    {
+        Spec = spec ?? throw new ArgumentNullException(nameof(spec));
+        Gemm = gemm ?? Kernels.Gemm.Default;
+        if (spec.Layers.Count == 0) throw new ArgumentException("A model spec needs at least one layer.");
+        InputShape = new TensorShape(spec.InputShape);
+        _layers = new Layer[spec.Layers.Count];
+        _offsets = new int[spec.Layers.Count + 1];
+        var shape = InputShape;
+        long total = 0;
+        for (var i = 0; i < _layers.Length; i++)
+        {
+            Layer layer;
+            try
+            {
+                layer = LayerFactory.Create(spec.Layers[i], shape, i);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"Model spec layer {i} ({spec.Layers[i].GetType().Name.Replace("Spec", "")}) does not fit input {shape}: {e.Message}", e);
+            }
+            layer.Index = i;
+            _layers[i] = layer;
+            _offsets[i] = (int)total;
+            total += layer.ParameterCount;
+            if (total > int.MaxValue) throw new ArgumentException("The model has more than 2^31 parameters.");
+            shape = layer.OutputShape;
+        }
+        _offsets[^1] = (int)total;
+        OutputShape = shape;
+        Parameters = new float[total];
+        Gradients = new float[total];
+        for (var i = 0; i < _layers.Length; i++)
+        {
+            var len = _layers[i].ParameterCount;
+            _layers[i].Bind(Parameters.AsMemory(_offsets[i], len), Gradients.AsMemory(_offsets[i], len));
+        }
+        _activations = new float[]?[_layers.Length + 1];
+        var names = new HashSet<string>();
+        foreach (var l in _layers)
+            if (!names.Add(l.Name)) throw new ArgumentException($"Model spec has two layers named '{l.Name}'; layer names must be unique.");
+    }
+
+    public ModelSpec Spec { get; }
+
+    public IGemm Gemm { get; }
+
+    public IReadOnlyList<Layer> Layers => _layers;
+
+    public TensorShape InputShape { get; }
+
+    public TensorShape OutputShape { get; }
+
+    /// <summary>The flat parameter buffer (all layers, in order).</summary>
+    public float[] Parameters { get; }
+
+    /// <summary>The flat gradient buffer, same layout as <see cref="Parameters"/>.</summary>
+    public float[] Gradients { get; }
+
+    public int ParameterCount => Parameters.Length;
+
+    /// <summary>Offset of layer i's slice in the flat buffers.</summary>
+    public int ParameterOffset(int layerIndex) => _offsets[layerIndex];
+
+    /// <summary>Fills every layer's parameters from a generator seeded with <paramref name="seed"/>.</summary>
+    public void InitializeParameters(ulong seed)
+    {
+        for (var i = 0; i < _layers.Length; i++)
+        {
+            var len = _layers[i].ParameterCount;
+            if (len == 0) continue;
+            var rng = new SplitMix64(CounterRandom.Hash(seed, 0x1A7E5, (ulong)i)).ToSystemRandom();
+            _layers[i].InitializeParameters(Parameters.AsSpan(_offsets[i], len), rng);
+        }
+    }
+
+    public void ZeroGradients() => Array.Clear(Gradients);
+
+    /// <summary>x (N, input) -> output (N, output). The returned span is valid until the next Forward.</summary>
+    public ReadOnlySpan<float> Forward(ReadOnlySpan<float> input, in BatchContext ctx)
+    {
+        var n = ctx.BatchSize;
+        if (n <= 0) throw new ArgumentException($"Batch size must be >= 1 (got {n}).");
+        var inLen = n * InputShape.Size;
+        if (input.Length < inLen)
+            throw new ArgumentException($"Input holds {input.Length} values but a batch of {n} samples of shape {InputShape} needs {inLen}.");
+        EnsureBuffers(n);
+        input[..inLen].CopyTo(_activations[0]);
+        for (var i = 0; i < _layers.Length; i++)
+        {
+            var l = _layers[i];
+            l.Forward(ctx, _activations[i].AsSpan(0, n * l.InputShape.Size), _activations[i + 1].AsSpan(0, n * l.OutputShape.Size), Gemm);
+        }
+        _lastBatch = n;
+        return _activations[^1].AsSpan(0, n * OutputShape.Size);
+    }
+
+    /// <summary>
+    /// Back-propagates dL/d(output) through every layer, accumulating into <see cref="Gradients"/>.
+    /// Must follow a Forward with the same context.
+    /// </summary>
+    public void Backward(ReadOnlySpan<float> outputGradient, in BatchContext ctx)
+    {
+        var n = ctx.BatchSize;
+        if (n != _lastBatch) throw new InvalidOperationException($"Backward for a batch of {n} follows a Forward of {_lastBatch}; call Forward first.");
+        var outLen = n * OutputShape.Size;
+        if (outputGradient.Length < outLen) throw new ArgumentException($"Output gradient holds {outputGradient.Length} values; {outLen} expected.");
+        var first = FirstLayerNeedingInputGradient();
+        outputGradient[..outLen].CopyTo(_gradA);
+        var dy = _gradA!;
+        var dx = _gradB!;
+        for (var i = _layers.Length - 1; i >= 0; i--)
+        {
+            var l = _layers[i];
+            var dxSpan = i > first ? dx.AsSpan(0, n * l.InputShape.Size) : Span<float>.Empty;
+            l.Backward(ctx, _activations[i].AsSpan(0, n * l.InputShape.Size), _activations[i + 1].AsSpan(0, n * l.OutputShape.Size),
+                dy.AsSpan(0, n * l.OutputShape.Size), dxSpan, Gemm);
+            if (i <= first) break;
+            (dy, dx) = (dx, dy);
+        }
+    }
+
+    // Layers before the first trainable one need no input gradient: backward stops there.
+    private int FirstLayerNeedingInputGradient()
+    {
+        for (var i = 0; i < _layers.Length; i++)
+            if (_layers[i].Trainable && _layers[i].ParameterCount > 0) return i;
+        return _layers.Length - 1;
+    }
+
+    private void EnsureBuffers(int n)
+    {
+        var maxWidth = InputShape.Size;
+        for (var i = 0; i <= _layers.Length; i++)
+        {
+            var width = i == 0 ? InputShape.Size : _layers[i - 1].OutputShape.Size;
+            maxWidth = Math.Max(maxWidth, width);
+            if (_activations[i] is null || _activations[i]!.Length < n * width) _activations[i] = new float[n * width];
+        }
+        if (_gradA is null || _gradA.Length < n * maxWidth)
+        {
+            _gradA = new float[n * maxWidth];
+            _gradB = new float[n * maxWidth];
+        }
+    }
+
+    public ModelSummary Summary() => ModelSummary.Of(this);
+}

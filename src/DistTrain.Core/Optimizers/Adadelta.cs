@@ -1,0 +1,34 @@
+namespace DistTrain.Core.Optimizers;
+
+/// <summary>
+/// Adadelta as torch.optim.Adadelta: g += wd·p; E[g²] = ρ·E[g²] + (1−ρ)·g²;
+/// Δ = sqrt(E[Δ²] + ε) / sqrt(E[g²] + ε) · g; E[Δ²] = ρ·E[Δ²] + (1−ρ)·Δ²; p −= lr·Δ.
+/// </summary>
+public sealed class Adadelta : Optimizer
+{
+    private readonly float[] _squareAvg;
+    private readonly float[] _accDelta;
+
+    public Adadelta(OptimizerSpec spec, int parameterCount) : base(spec, parameterCount)
+    {
+        _squareAvg = new float[parameterCount];
+        _accDelta = new float[parameterCount];
+    }
+
+    protected override float[][] StateBuffers => [_squareAvg, _accDelta];
+
+    protected override void Apply(Span<float> p, ReadOnlySpan<float> grad, float lr)
+    {
+        var rho = Spec.Rho; var eps = Spec.EffectiveEpsilon; var wd = Spec.WeightDecay;
+        var sq = _squareAvg.AsSpan(); var acc = _accDelta.AsSpan();
+        for (var i = 0; i < p.Length; i++)
+        {
+            var g = grad[i] + wd * p[i];
+            var s = rho * sq[i] + (1 - rho) * g * g;
+            sq[i] = s;
+            var delta = MathF.Sqrt(acc[i] + eps) / MathF.Sqrt(s + eps) * g;
+            acc[i] = rho * acc[i] + (1 - rho) * delta * delta;
+            p[i] -= lr * delta;
+        }
+    }
+}

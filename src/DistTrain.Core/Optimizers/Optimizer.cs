@@ -1,0 +1,65 @@
+namespace DistTrain.Core.Optimizers;
+
+/// <summary>
+/// An optimizer over one flat parameter buffer. <see cref="Step"/> takes the <b>mean</b> gradient of the
+/// global batch, applies one update in a single loop over contiguous memory and advances the step count.
+/// State (moments, step) can be saved and restored exactly.
+/// </summary>
+public abstract class Optimizer
+{
+    protected Optimizer(OptimizerSpec spec, int parameterCount)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        spec.Validate();
+        if (parameterCount < 0) throw new ArgumentOutOfRangeException(nameof(parameterCount));
+        Spec = spec;
+        ParameterCount = parameterCount;
+    }
+
+    public OptimizerSpec Spec { get; }
+
+    public int ParameterCount { get; }
+
+    /// <summary>Number of updates applied so far.</summary>
+    public long StepCount { get; protected set; }
+
+    /// <summary>The learning rate the next <see cref="Step"/> will use.</summary>
+    public float CurrentLearningRate => LearningRateSchedule.RateAt(Spec.LearningRate, Spec.Schedule, StepCount);
+
+    public void Step(Span<float> parameters, ReadOnlySpan<float> gradients)
+    {
+        if (parameters.Length != ParameterCount || gradients.Length != ParameterCount)
+            throw new ArgumentException($"Optimizer was built for {ParameterCount} parameters but got {parameters.Length} parameters and {gradients.Length} gradients.");
+        Apply(parameters, gradients, CurrentLearningRate);
+        StepCount++;
+    }
+
+    protected abstract void Apply(Span<float> parameters, ReadOnlySpan<float> gradients, float learningRate);
+
+    protected abstract float[][] StateBuffers { get; }
+
+    public OptimizerState SaveState() => new(Spec.Kind, StepCount, StateBuffers.Select(b => (float[])b.Clone()).ToArray());
+
+    public void LoadState(OptimizerState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Kind != Spec.Kind) throw new ArgumentException($"Optimizer state is for {state.Kind} but this optimizer is {Spec.Kind}.");
+        var mine = StateBuffers;
+        if (state.Buffers.Count != mine.Length) throw new ArgumentException($"{Spec.Kind} state needs {mine.Length} buffers but the saved state has {state.Buffers.Count}.");
+        for (var i = 0; i < mine.Length; i++)
+        {
+            if (state.Buffers[i].Length != mine[i].Length)
+                throw new ArgumentException($"{Spec.Kind} state buffer {i} has {state.Buffers[i].Length} values; this model has {mine[i].Length} parameters.");
+        }
+        for (var i = 0; i < mine.Length; i++) state.Buffers[i].CopyTo(mine[i], 0);
+        StepCount = state.Step;
+    }
+
+    public static Optimizer Create(OptimizerSpec spec, int parameterCount) => spec.Kind switch
+    {
+        OptimizerKind.Sgd => new Sgd(spec, parameterCount),
+        OptimizerKind.Adam => new Adam(spec, parameterCount),
+        OptimizerKind.Adadelta => new Adadelta(spec, parameterCount),
+        _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Kind, "unknown optimizer"),
+    };
+}

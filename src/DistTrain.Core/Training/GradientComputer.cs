@@ -1,0 +1,115 @@
+using DistTrain.Core.Layers;
+using DistTrain.Core.Losses;
+using DistTrain.Core.Models;
+
+namespace DistTrain.Core.Training;
+
+/// <summary>What one gradient computation saw: samples, summed loss, correct predictions.</summary>
+public readonly record struct BatchResult(int Samples, double LossSum, int Correct)
+{
+    public static BatchResult operator +(BatchResult a, BatchResult b) => new(a.Samples + b.Samples, a.LossSum + b.LossSum, a.Correct + b.Correct);
+}
+
+/// <summary>
+/// The unit of work a worker (or the single-replica loop) does: forward, loss, backward over a set of
+/// dataset indices, leaving the <b>sum</b> of per-sample gradients in <see cref="Model.Gradients"/>.
+/// Buffers are allocated for the largest batch seen and reused.
+/// </summary>
+public sealed class GradientComputer
+{
+    private readonly Model _model;
+    private readonly Loss _loss;
+    private float[] _inputs = [];
+    private float[] _outputGrad = [];
+    private int[] _labels = [];
+    private int[] _ids = [];
+
+    public GradientComputer(Model model, Loss loss)
+    {
+        _model = model;
+        _loss = loss;
+        if (model.OutputShape.Rank != 1)
+            throw new ArgumentException($"The model's output shape {model.OutputShape} is not a flat vector of class scores; end it with a Dense layer.");
+    }
+
+    public Model Model => _model;
+
+    public Loss Loss => _loss;
+
+    /// <summary>Zeroes the gradients, then accumulates the gradient sum of samples <paramref name="sampleIds"/>.</summary>
+    public BatchResult Compute(IDataset data, ReadOnlySpan<int> sampleIds, ulong seed, int epoch)
+    {
+        _model.ZeroGradients();
+        return Accumulate(data, sampleIds, seed, epoch);
+    }
+
+    /// <summary>Adds the gradient sum of <paramref name="sampleIds"/> to what is already in the gradient buffer.</summary>
+    public BatchResult Accumulate(IDataset data, ReadOnlySpan<int> sampleIds, ulong seed, int epoch)
+    {
+        var n = sampleIds.Length;
+        if (n == 0) return default;
+        CheckShapes(data);
+        var classes = _model.OutputShape.Size;
+        Grow(n, data.SampleShape.Size, classes);
+        sampleIds.CopyTo(_ids);
+        var ctx = new BatchContext(n, Training: true, seed, epoch, _ids);
+        data.CopyInputs(sampleIds, _inputs, ctx);
+        for (var i = 0; i < n; i++) _labels[i] = data.Label(sampleIds[i]);
+        var output = _model.Forward(_inputs, ctx);
+        var labels = _labels.AsSpan(0, n);
+        var lossSum = _loss.Compute(output, labels, n, classes, _outputGrad);
+        var correct = CountCorrect(output, labels, n, classes);
+        _model.Backward(_outputGrad, ctx);
+        return new BatchResult(n, lossSum, correct);
+    }
+
+    /// <summary>
+    /// Loss and accuracy over a whole dataset without touching gradients; optionally records each sample's
+    /// predicted class into <paramref name="predictions"/> (length = data.Count).
+    /// </summary>
+    public BatchResult Evaluate(IDataset data, int batchSize, Span<int> predictions = default)
+    {
+        CheckShapes(data);
+        var classes = _model.OutputShape.Size;
+        var total = default(BatchResult);
+        var idx = new int[Math.Min(batchSize, Math.Max(1, data.Count))];
+        for (var start = 0; start < data.Count; start += batchSize)
+        {
+            var n = Math.Min(batchSize, data.Count - start);
+            Grow(n, data.SampleShape.Size, classes);
+            for (var i = 0; i < n; i++) { idx[i] = start + i; _labels[i] = data.Label(start + i); }
+            var ctx = BatchContext.Inference(n);
+            data.CopyInputs(idx.AsSpan(0, n), _inputs, ctx);
+            var output = _model.Forward(_inputs, ctx);
+            var labels = _labels.AsSpan(0, n);
+            var lossSum = _loss.Compute(output, labels, n, classes, _outputGrad);
+            var correct = CountCorrect(output, labels, n, classes);
+            if (!predictions.IsEmpty)
+                for (var i = 0; i < n; i++) predictions[start + i] = Loss.ArgMax(output.Slice(i * classes, classes));
+            total += new BatchResult(n, lossSum, correct);
+        }
+        return total;
+    }
+
+    private void CheckShapes(IDataset data)
+    {
+        if (!data.SampleShape.Equals(_model.InputShape))
+            throw new ArgumentException($"The dataset's samples have shape {data.SampleShape} but the model expects {_model.InputShape}.");
+        if (data.ClassNames.Count != _model.OutputShape.Size)
+            throw new ArgumentException($"The dataset has {data.ClassNames.Count} classes but the model outputs {_model.OutputShape.Size} values.");
+    }
+
+    private static int CountCorrect(ReadOnlySpan<float> output, ReadOnlySpan<int> labels, int n, int classes)
+    {
+        var correct = 0;
+        for (var i = 0; i < n; i++) if (Loss.ArgMax(output.Slice(i * classes, classes)) == labels[i]) correct++;
+        return correct;
+    }
+
+    private void Grow(int n, int inputSize, int classes)
+    {
+        if (_inputs.Length < n * inputSize) _inputs = new float[n * inputSize];
+        if (_outputGrad.Length < n * classes) _outputGrad = new float[n * classes];
+        if (_labels.Length < n) { _labels = new int[n]; _ids = new int[n]; }
+    }
+}

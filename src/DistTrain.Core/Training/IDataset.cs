@@ -1,0 +1,58 @@
+using DistTrain.Core.Layers;
+using DistTrain.Core.Tensors;
+
+namespace DistTrain.Core.Training;
+
+/// <summary>
+/// A labelled dataset the trainer can draw batches from. Implementations keep samples compactly (bytes
+/// for images) and convert per batch into the caller's buffer; augmentation, when any, is applied in
+/// <see cref="CopyInputs"/> from (ctx.Seed, ctx.Epoch, sample id) only when ctx.Training is true.
+/// </summary>
+public interface IDataset
+{
+    int Count { get; }
+
+    TensorShape SampleShape { get; }
+
+    IReadOnlyList<string> ClassNames { get; }
+
+    int Label(int index);
+
+    /// <summary>Writes the inputs of samples <paramref name="indices"/> into destination (row-major, N × SampleShape.Size).</summary>
+    void CopyInputs(ReadOnlySpan<int> indices, Span<float> destination, in BatchContext ctx);
+}
+
+/// <summary>A view of a dataset restricted to a list of indices (a split).</summary>
+public sealed class DatasetView : IDataset
+{
+    private readonly IDataset _inner;
+    private readonly int[] _indices;
+    private int[] _mapped = [];
+
+    public DatasetView(IDataset inner, int[] indices)
+    {
+        _inner = inner;
+        _indices = indices;
+        foreach (var i in indices)
+            if ((uint)i >= (uint)inner.Count) throw new ArgumentOutOfRangeException(nameof(indices), $"index {i} is outside the dataset of {inner.Count} samples");
+    }
+
+    public IDataset Inner => _inner;
+
+    public IReadOnlyList<int> Indices => _indices;
+
+    public int Count => _indices.Length;
+
+    public TensorShape SampleShape => _inner.SampleShape;
+
+    public IReadOnlyList<string> ClassNames => _inner.ClassNames;
+
+    public int Label(int index) => _inner.Label(_indices[index]);
+
+    public void CopyInputs(ReadOnlySpan<int> indices, Span<float> destination, in BatchContext ctx)
+    {
+        if (_mapped.Length < indices.Length) _mapped = new int[indices.Length];
+        for (var i = 0; i < indices.Length; i++) _mapped[i] = _indices[indices[i]];
+        _inner.CopyInputs(_mapped.AsSpan(0, indices.Length), destination, ctx);
+    }
+}
