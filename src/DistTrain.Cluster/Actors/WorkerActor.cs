@@ -1,0 +1,135 @@
+using Akka.Actor;
+using Akka.Event;
+using DistTrain.Cluster.Jobs;
+using DistTrain.Cluster.Protocol;
+using DistTrain.Core.Losses;
+using DistTrain.Core.Models;
+using DistTrain.Core.Training;
+
+namespace DistTrain.Cluster.Actors;
+
+/// <summary>
+/// Holds one model replica. Loads the job's data from its own node, computes gradient sums on the
+/// shards it is given at the parameter version it is given, and evaluates shards of the validation and
+/// test splits. All the math is <see cref="GradientComputer"/>; this actor only moves messages.
+/// </summary>
+public sealed class WorkerActor : ReceiveActor
+{
+    private readonly string _workerId;
+    private readonly IJobDataLoader _loader;
+    private readonly IActorRef _coordinator;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly float[][] _sendBuffers = new float[2][];
+    private int _nextSendBuffer;
+    private TrainingJob? _job;
+    private JobData? _data;
+    private GradientComputer? _computer;
+    private long _loadedVersion = -1;
+
+    public WorkerActor(string workerId, IJobDataLoader loader, IActorRef coordinator)
+    {
+        _workerId = workerId;
+        _loader = loader;
+        _coordinator = coordinator;
+        Receive<PrepareJob>(Prepare);
+        Receive<ComputeGradients>(Compute);
+        Receive<EvaluateShard>(Evaluate);
+        Receive<WorkerRefused>(r =>
+        {
+            _log.Error("Worker {0} was refused for job {1}: {2}", _workerId, r.JobId, r.Reason);
+            if (_job?.JobId == r.JobId) Reset();
+        });
+    }
+
+    public static Props Props(string workerId, IJobDataLoader loader, IActorRef coordinator) =>
+        Akka.Actor.Props.Create(() => new WorkerActor(workerId, loader, coordinator));
+
+    protected override void PreStart() => _coordinator.Tell(new RegisterWorker(_workerId, Self));
+
+    private void Reset()
+    {
+        _job = null;
+        _data = null;
+        _computer = null;
+        _loadedVersion = -1;
+    }
+
+    private void Prepare(PrepareJob msg)
+    {
+        var job = msg.Job;
+        try
+        {
+            var data = _loader.Load(job);
+            var model = new Model(job.Model);
+            var computer = new GradientComputer(model, Loss.Create(job.Loss));
+            if (!data.Train.SampleShape.Equals(model.InputShape))
+                throw new ArgumentException($"the data's samples have shape {data.Train.SampleShape} but the model expects {model.InputShape}");
+            if (data.ClassNames.Count != model.OutputShape.Size)
+                throw new ArgumentException($"the data has {data.ClassNames.Count} classes but the model outputs {model.OutputShape.Size} values");
+            _job = job;
+            _data = data;
+            _computer = computer;
+            _loadedVersion = -1;
+            _sendBuffers[0] = new float[model.ParameterCount];
+            _sendBuffers[1] = new float[model.ParameterCount];
+            Sender.Tell(new JobPrepared(job.JobId, _workerId, job.Model.Hash, data.Train.Count, data.Validation.Count, data.Test.Count,
+                data.Fingerprint, data.ClassNames, data.Normalization));
+            _log.Info("Worker {0} prepared job {1}: {2} training samples, {3} parameters", _workerId, job.JobId, data.Train.Count, model.ParameterCount);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or IOException or InvalidOperationException or NotSupportedException or UnauthorizedAccessException)
+        {
+            Reset();
+            _log.Error("Worker {0} cannot prepare job {1}: {2}", _workerId, job.JobId, e.Message);
+            Sender.Tell(new JobPreparationFailed(job.JobId, _workerId, e.Message));
+        }
+    }
+
+    private bool Ready(string jobId)
+    {
+        if (_job?.JobId == jobId && _computer is not null && _data is not null) return true;
+        _log.Warning("Worker {0} got work for job {1} but is not prepared for it; ignored", _workerId, jobId);
+        return false;
+    }
+
+    private bool TryLoadParameters(long version, float[] parameters)
+    {
+        var model = _computer!.Model;
+        if (parameters.Length != model.ParameterCount)
+        {
+            _log.Error("Worker {0} received {1} parameters but its replica of job {2} has {3}: mismatched model; work ignored",
+                _workerId, parameters.Length, _job!.JobId, model.ParameterCount);
+            return false;
+        }
+        if (_loadedVersion == version) return true;
+        parameters.CopyTo(model.Parameters, 0);
+        _loadedVersion = version;
+        return true;
+    }
+
+    private void Compute(ComputeGradients msg)
+    {
+        if (!Ready(msg.JobId) || !TryLoadParameters(msg.Version, msg.Parameters)) return;
+        var result = _computer!.Compute(_data!.Train, msg.SampleIds, msg.Seed, msg.Epoch);
+        // Send a copy from a two-slot ring: the parameter server may still hold the previous step's
+        // gradient when a re-issued shard of the same step arrives.
+        var buffer = _sendBuffers[_nextSendBuffer];
+        _nextSendBuffer ^= 1;
+        _computer.Model.Gradients.CopyTo(buffer, 0);
+        Sender.Tell(new GradientsComputed(msg.JobId, msg.Version, msg.Attempt, msg.Step, msg.ShardIndex, _workerId, buffer,
+            result.Samples, result.LossSum, result.Correct));
+    }
+
+    private void Evaluate(EvaluateShard msg)
+    {
+        if (!Ready(msg.JobId) || !TryLoadParameters(msg.Version, msg.Parameters)) return;
+        var split = _data!.Get(msg.Split);
+        var ids = new int[msg.Length];
+        for (var i = 0; i < ids.Length; i++) ids[i] = msg.Start + i;
+        var view = new DatasetView(split, ids);
+        var predictions = new int[msg.Length];
+        var labels = new int[msg.Length];
+        for (var i = 0; i < labels.Length; i++) labels[i] = view.Label(i);
+        var r = _computer!.Evaluate(view, Math.Max(1, Math.Min(1024, msg.Length)), predictions);
+        Sender.Tell(new ShardEvaluated(msg.JobId, msg.Version, msg.Split, msg.Start, r.Samples, r.LossSum, r.Correct, labels, predictions, _workerId));
+    }
+}

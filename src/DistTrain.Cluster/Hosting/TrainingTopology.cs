@@ -1,0 +1,53 @@
+using Akka.Actor;
+using DistTrain.Cluster.Actors;
+using DistTrain.Cluster.Jobs;
+using DistTrain.Cluster.Protocol;
+using DistTrain.Cluster.Settings;
+
+namespace DistTrain.Cluster.Hosting;
+
+/// <summary>
+/// The one wiring function: local mode, cluster mode and the tests all create the parameter server,
+/// coordinator and workers through these calls; only the ActorSystem's provider and what crosses a wire
+/// differ.
+/// </summary>
+public static class TrainingTopology
+{
+    public const string ParameterServerName = "parameter-server";
+    public const string CoordinatorName = "coordinator";
+
+    public static Props ParameterServerProps() => ParameterServerActor.Props();
+
+    public static Props CoordinatorProps(IActorRef parameterServer, CoordinatorSettings settings) => CoordinatorActor.Props(parameterServer, settings);
+
+    public static Props WorkerProps(string workerId, IJobDataLoader loader, IActorRef coordinator) => WorkerActor.Props(workerId, loader, coordinator);
+
+    /// <summary>Parameter server and coordinator in one ActorSystem (local mode, tests).</summary>
+    public static (IActorRef ParameterServer, IActorRef Coordinator) StartServer(IActorRefFactory system, CoordinatorSettings settings)
+    {
+        var ps = system.ActorOf(ParameterServerProps(), ParameterServerName);
+        var coordinator = system.ActorOf(CoordinatorProps(ps, settings), CoordinatorName);
+        return (ps, coordinator);
+    }
+
+    public static IReadOnlyList<IActorRef> StartWorkers(IActorRefFactory system, int count, IJobDataLoader loader, IActorRef coordinator, string prefix = "worker")
+    {
+        var workers = new List<IActorRef>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var id = $"{prefix}-{i + 1}";
+            workers.Add(system.ActorOf(WorkerProps(id, loader, coordinator), id));
+        }
+        return workers;
+    }
+
+    /// <summary>Starts a job on a coordinator and returns its result; every progress event goes to <paramref name="onEvent"/>.</summary>
+    public static Task<TrainingCompleted> RunJob(IActorRefFactory system, IActorRef coordinator, TrainingJob job, string? resumeFrom = null,
+        Action<object>? onEvent = null)
+    {
+        var result = new TaskCompletionSource<TrainingCompleted>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var forwarder = system.ActorOf(ProgressForwarder.Props(coordinator, onEvent, result, job.JobId));
+        coordinator.Tell(new StartTraining(job, resumeFrom), forwarder);
+        return result.Task;
+    }
+}

@@ -1,0 +1,64 @@
+using DistTrain.Core.Losses;
+using DistTrain.Core.Models;
+using DistTrain.Core.Optimizers;
+
+namespace DistTrain.Cluster.Jobs;
+
+/// <summary>
+/// Where a job's samples come from. Every worker resolves it against its own disk, so only this
+/// description (never the data) crosses the wire.
+/// </summary>
+/// <param name="Kind">penguins | csv | fashion-mnist | shapes</param>
+/// <param name="Path">CSV file or idx folder; null = the preset's default (penguins: the embedded copy).</param>
+/// <param name="LabelColumn">csv: the label column.</param>
+/// <param name="FeatureColumns">csv: the feature columns.</param>
+/// <param name="Limit">Use only the first N training samples (quick runs); null = all.</param>
+/// <param name="ImageSize">shapes: image side in pixels.</param>
+/// <param name="Channels">shapes: 1 (grey) or 3 (RGB).</param>
+/// <param name="Count">shapes: number of images to generate.</param>
+/// <param name="Augment">Apply flip/mirror/skew/shift augmentation to training images.</param>
+public sealed record DataSpec(
+    string Kind,
+    string? Path = null,
+    string? LabelColumn = null,
+    IReadOnlyList<string>? FeatureColumns = null,
+    int? Limit = null,
+    int ImageSize = 32,
+    int Channels = 1,
+    int Count = 1200,
+    bool Augment = false);
+
+/// <summary>
+/// Everything needed to run one training job: plain data, identical on every node.
+/// Fractions are of the labelled set that the preset splits (penguins, csv, shapes); Fashion-MNIST
+/// keeps its own test set and takes the validation fraction from its training file.
+/// </summary>
+public sealed record TrainingJob(
+    string JobId,
+    DataSpec Data,
+    ModelSpec Model,
+    LossKind Loss,
+    OptimizerSpec Optimizer,
+    int Epochs,
+    int BatchSize,
+    ulong Seed,
+    int Patience = 0,
+    double TrainFraction = 0.7,
+    double ValidationFraction = 0.15,
+    string? OutputDirectory = null,
+    int CheckpointEvery = 1)
+{
+    /// <summary>Throws an ArgumentException naming the first bad field.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(JobId)) throw new ArgumentException("job id must not be empty");
+        if (Epochs < 1) throw new ArgumentException($"epochs must be >= 1 (got {Epochs})");
+        if (BatchSize < 1) throw new ArgumentException($"batch size must be >= 1 (got {BatchSize})");
+        if (Patience < 0) throw new ArgumentException($"patience must be >= 0 (got {Patience})");
+        if (TrainFraction <= 0 || TrainFraction > 1) throw new ArgumentException($"train fraction must be in (0, 1] (got {TrainFraction})");
+        if (ValidationFraction < 0 || TrainFraction + ValidationFraction > 1 + 1e-9)
+            throw new ArgumentException($"validation fraction must be >= 0 and train + validation <= 1 (got {TrainFraction} + {ValidationFraction})");
+        if (CheckpointEvery < 0) throw new ArgumentException($"checkpoint-every must be >= 0 epochs (got {CheckpointEvery})");
+        Optimizer.Validate();
+    }
+}

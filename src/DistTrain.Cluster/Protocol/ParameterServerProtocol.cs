@@ -1,0 +1,45 @@
+using Akka.Actor;
+using DistTrain.Cluster.Jobs;
+using DistTrain.Core.Checkpoints;
+
+namespace DistTrain.Cluster.Protocol;
+
+// Coordinator -> parameter server -> workers -> parameter server -> coordinator: one synchronous step.
+
+/// <summary>Create the job's parameters (seeded initialisation, or from a checkpoint) and optimizer.</summary>
+public sealed record StartParameterServer(TrainingJob Job, string? ResumeFrom = null) : IDistTrainMessage;
+
+public sealed record ParameterServerReady(string JobId, long Version, int ParameterCount, string ModelSpecHash, int StartEpoch) : IDistTrainMessage;
+
+public sealed record ParameterServerFailed(string JobId, string Reason) : IDistTrainMessage;
+
+/// <summary>One shard of a step's global batch: dataset positions (in the training split) for one worker.</summary>
+public sealed record ShardAssignment(int ShardIndex, IActorRef Worker, int[] SampleIds);
+
+/// <summary>Run step (Epoch, Step) from parameter version <paramref name="Version"/> over these shards.</summary>
+/// <remarks>Attempt increases when a step is re-run (a worker was lost); answers from earlier attempts are ignored.</remarks>
+public sealed record RunStep(string JobId, long Version, int Attempt, int Epoch, int Step, IReadOnlyList<ShardAssignment> Shards) : IDistTrainMessage;
+
+/// <summary>Parameter server to worker: compute the gradient sum of SampleIds at these parameters.</summary>
+public sealed record ComputeGradients(string JobId, long Version, int Attempt, int Epoch, int Step, int ShardIndex, int[] SampleIds, ulong Seed,
+    float[] Parameters) : ITensorMessage;
+
+/// <summary>Worker to parameter server: the gradient <b>sum</b> over the shard, with what the shard saw.</summary>
+public sealed record GradientsComputed(string JobId, long Version, int Attempt, int Step, int ShardIndex, string WorkerId, float[] Gradient,
+    int Samples, double LossSum, int Correct) : ITensorMessage;
+
+/// <summary>The step's average was applied: parameters are now at <paramref name="Version"/>.</summary>
+public sealed record StepCompleted(string JobId, long Version, int Epoch, int Step, int Samples, double LossSum, int Correct,
+    float LearningRate) : IDistTrainMessage;
+
+/// <summary>Ask for the current parameters; answered with <see cref="ParametersSnapshot"/>.</summary>
+public sealed record GetParameters(string JobId) : IDistTrainMessage;
+
+public sealed record ParametersSnapshot(string JobId, long Version, float[] Parameters) : ITensorMessage;
+
+/// <summary>Write a checkpoint of the current parameters and optimizer state.</summary>
+public sealed record SaveCheckpoint(string JobId, string Path, CheckpointMetadata Metadata) : IDistTrainMessage;
+
+public sealed record CheckpointSaved(string JobId, string Path, long Version, string ParametersSha256) : IDistTrainMessage;
+
+public sealed record CheckpointFailed(string JobId, string Path, string Reason) : IDistTrainMessage;

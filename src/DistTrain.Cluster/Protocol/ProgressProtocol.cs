@@ -1,0 +1,32 @@
+using Akka.Actor;
+using DistTrain.Cluster.Jobs;
+using DistTrain.Core.Training;
+
+namespace DistTrain.Cluster.Protocol;
+
+// Job control and coordinator -> observers (the CLI, tests, a submitting client).
+
+/// <summary>Start a job; the sender and all subscribers get the progress events and the final result.</summary>
+public sealed record StartTraining(TrainingJob Job, string? ResumeFrom = null) : IDistTrainMessage;
+
+/// <summary>The coordinator is busy with another job, or the job is invalid.</summary>
+public sealed record TrainingRejected(string JobId, string Reason) : IDistTrainMessage;
+
+public sealed record SubscribeProgress(IActorRef Subscriber) : IDistTrainMessage;
+
+public sealed record JobStarted(string JobId, int Workers, int TrainSamples, int StepsPerEpoch, int ParameterCount) : IDistTrainMessage;
+
+public sealed record StepProgressed(string JobId, StepProgress Progress) : IDistTrainMessage;
+
+public sealed record EpochCompleted(string JobId, EpochMetrics Metrics, int Workers) : IDistTrainMessage;
+
+/// <summary>Final figures of a finished job; TestPredictions[i] is the predicted class of test sample i.</summary>
+public sealed record TrainingCompleted(string JobId, int Epochs, long Steps, double TestLoss, double TestAccuracy, int[] TestLabels,
+    int[] TestPredictions, IReadOnlyList<string> ClassNames, double SamplesPerSecond, double Seconds, int Workers,
+    string? CheckpointPath, string ParametersSha256, bool StoppedEarly) : IDistTrainMessage;
+
+public sealed record TrainingFailed(string JobId, string Reason) : IDistTrainMessage;
+
+public sealed record WorkerJoined(string JobId, string WorkerId, int Workers) : IDistTrainMessage;
+
+public sealed record WorkerLeft(string JobId, string WorkerId, int Workers, string Reason) : IDistTrainMessage;

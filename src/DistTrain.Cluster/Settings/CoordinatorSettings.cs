@@ -1,0 +1,16 @@
+namespace DistTrain.Cluster.Settings;
+
+/// <summary>
+/// Coordinator behaviour. MinimumWorkers: how many prepared workers a job waits for before its first
+/// step (a fixed worker count makes runs reproducible). PrepareTimeout: how long to wait for them.
+/// </summary>
+public sealed record CoordinatorSettings(int MinimumWorkers = 1, TimeSpan? PrepareTimeout = null)
+{
+    public TimeSpan EffectivePrepareTimeout => PrepareTimeout ?? TimeSpan.FromMinutes(2);
+
+    public void Validate()
+    {
+        if (MinimumWorkers < 1) throw new ArgumentException($"minimum workers must be >= 1 (got {MinimumWorkers})");
+        if (EffectivePrepareTimeout <= TimeSpan.Zero) throw new ArgumentException("prepare timeout must be positive");
+    }
+}

@@ -1,0 +1,100 @@
+using DistTrain.Core.Training;
+
+namespace DistTrain.Cluster.State;
+
+public enum ContributionOutcome
+{
+    /// <summary>Counted towards the step.</summary>
+    Accepted,
+    /// <summary>Computed from another parameter version (late or duplicated delivery): ignored.</summary>
+    Stale,
+    /// <summary>This shard already arrived for the step (a re-issued shard's second answer): ignored.</summary>
+    Duplicate,
+    /// <summary>No shard with this index is expected in the current step: ignored.</summary>
+    UnknownShard,
+    /// <summary>The gradient length differs from the model's parameter count (mismatched model): refused.</summary>
+    WrongSize,
+    /// <summary>NaN or infinity in the gradient or loss: refused so it never reaches the parameters.</summary>
+    NonFinite,
+    /// <summary>No step is in progress.</summary>
+    NoStep,
+}
+
+/// <summary>
+/// The parameter server's bookkeeping for one synchronous step: which shards are expected, which arrived,
+/// and the sample-weighted average of their gradient sums. Gradients are summed in shard order, not
+/// arrival order, so the result is bit-for-bit reproducible however messages interleave. Pure state, no Akka.
+/// </summary>
+public sealed class GradientAggregator
+{
+    private readonly int _parameterCount;
+    private float[]?[] _slots = [];
+    private int _received;
+
+    public GradientAggregator(int parameterCount) => _parameterCount = parameterCount;
+
+    public long Version { get; private set; } = -1;
+
+    public int Attempt { get; private set; }
+
+    public int Epoch { get; private set; }
+
+    public int Step { get; private set; }
+
+    public int ShardCount { get; private set; }
+
+    public bool InProgress { get; private set; }
+
+    public BatchResult Totals { get; private set; }
+
+    public bool IsComplete => InProgress && _received == ShardCount;
+
+    /// <summary>Starts (or restarts, with a higher attempt) the step from parameter version <paramref name="version"/>.</summary>
+    public void Begin(long version, int attempt, int epoch, int step, int shardCount)
+    {
+        if (shardCount < 1) throw new ArgumentOutOfRangeException(nameof(shardCount), shardCount, "a step needs at least one shard");
+        if (_slots.Length < shardCount) _slots = new float[]?[shardCount];
+        Array.Clear(_slots);
+        Version = version;
+        Attempt = attempt;
+        Epoch = epoch;
+        Step = step;
+        ShardCount = shardCount;
+        _received = 0;
+        Totals = default;
+        InProgress = true;
+    }
+
+    public ContributionOutcome Add(long version, int attempt, int shardIndex, float[] gradientSum, int samples, double lossSum, int correct)
+    {
+        if (!InProgress) return ContributionOutcome.NoStep;
+        if (version != Version || attempt != Attempt) return ContributionOutcome.Stale;
+        if ((uint)shardIndex >= (uint)ShardCount) return ContributionOutcome.UnknownShard;
+        if (_slots[shardIndex] is not null) return ContributionOutcome.Duplicate;
+        if (gradientSum.Length != _parameterCount) return ContributionOutcome.WrongSize;
+        if (!double.IsFinite(lossSum) || !GradientMath.AllFinite(gradientSum)) return ContributionOutcome.NonFinite;
+        _slots[shardIndex] = gradientSum;
+        _received++;
+        Totals += new BatchResult(samples, lossSum, correct);
+        return ContributionOutcome.Accepted;
+    }
+
+    /// <summary>Writes Σ_shards gradientSum / Σ_shards samples into <paramref name="mean"/> and ends the step.</summary>
+    public void CompleteInto(Span<float> mean)
+    {
+        if (!IsComplete) throw new InvalidOperationException($"Step {Step} of version {Version} has {_received} of {ShardCount} shards; it cannot be averaged yet.");
+        if (mean.Length != _parameterCount) throw new ArgumentException($"mean buffer has {mean.Length} values; {_parameterCount} expected");
+        _slots[0]!.CopyTo(mean);
+        for (var i = 1; i < ShardCount; i++) GradientMath.Add(mean, _slots[i]);
+        GradientMath.Scale(mean, 1f / Totals.Samples);
+        Array.Clear(_slots);
+        InProgress = false;
+    }
+
+    /// <summary>Abandons the step (e.g. the job stopped).</summary>
+    public void Cancel()
+    {
+        Array.Clear(_slots);
+        InProgress = false;
+    }
+}

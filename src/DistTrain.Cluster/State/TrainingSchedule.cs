@@ -1,0 +1,94 @@
+using DistTrain.Core.Training;
+
+namespace DistTrain.Cluster.State;
+
+/// <summary>
+/// The coordinator's plan: which epoch and step come next, the samples of each step cut into shards for
+/// the current workers, the epoch's running figures, and when to stop (epochs done or no validation
+/// improvement for Patience epochs). Uses the same <see cref="EpochSchedule"/> as the single-replica loop,
+/// so N workers see exactly the global batches one replica would. Pure state, no Akka.
+/// </summary>
+public sealed class TrainingSchedule
+{
+    private readonly int _trainCount;
+    private readonly int _batchSize;
+    private readonly ulong _seed;
+    private readonly bool _shuffle;
+    private readonly EarlyStopping _stopper;
+    private int[] _order = [];
+
+    public TrainingSchedule(int trainCount, int batchSize, int epochs, ulong seed, int patience, int startEpoch = 0, bool shuffle = true)
+    {
+        if (trainCount < 1) throw new ArgumentException($"the training split is empty; nothing to train on");
+        _trainCount = trainCount;
+        _batchSize = batchSize;
+        Epochs = epochs;
+        _seed = seed;
+        _shuffle = shuffle;
+        _stopper = new EarlyStopping(patience);
+        StepsPerEpoch = EpochSchedule.StepsPerEpoch(trainCount, batchSize);
+        Epoch = startEpoch;
+        Finished = startEpoch >= epochs;
+        if (!Finished) _order = EpochSchedule.Permutation(_trainCount, _seed, Epoch, _shuffle);
+    }
+
+    public int Epochs { get; }
+
+    public int StepsPerEpoch { get; }
+
+    /// <summary>0-based epoch in progress.</summary>
+    public int Epoch { get; private set; }
+
+    /// <summary>0-based step within the epoch that runs next.</summary>
+    public int Step { get; private set; }
+
+    public bool Finished { get; private set; }
+
+    public bool StoppedEarly { get; private set; }
+
+    /// <summary>Figures of the steps completed in this epoch so far.</summary>
+    public BatchResult EpochTotals { get; private set; }
+
+    /// <summary>True when every step of the epoch completed and validation is due before the next epoch.</summary>
+    public bool EpochDone => Step >= StepsPerEpoch;
+
+    /// <summary>The samples of the current step, cut into <paramref name="workers"/> contiguous shards (empty shards omitted).</summary>
+    public IReadOnlyList<int[]> PlanStep(int workers)
+    {
+        if (Finished || EpochDone) throw new InvalidOperationException("no step to plan: the epoch is done or training finished");
+        if (workers < 1) throw new ArgumentOutOfRangeException(nameof(workers), workers, "need at least one worker");
+        var (start, length) = EpochSchedule.Batch(_trainCount, _batchSize, Step);
+        var shards = new List<int[]>(workers);
+        var n = Math.Min(workers, length);
+        for (var s = 0; s < n; s++)
+        {
+            var (o, l) = EpochSchedule.Shard(length, n, s);
+            shards.Add(_order.AsSpan(start + o, l).ToArray());
+        }
+        return shards;
+    }
+
+    /// <summary>Records the completed step's figures and moves to the next step.</summary>
+    public void CompleteStep(BatchResult result)
+    {
+        EpochTotals += result;
+        Step++;
+    }
+
+    /// <summary>
+    /// Closes the epoch with its validation loss (null when there is no validation split); returns true
+    /// when training is finished (all epochs, or early stopping).
+    /// </summary>
+    public bool CompleteEpoch(double? validationLoss)
+    {
+        if (!EpochDone) throw new InvalidOperationException($"epoch {Epoch} still has {StepsPerEpoch - Step} steps to run");
+        var stop = validationLoss is { } v && _stopper.Observe(Epoch, v);
+        Epoch++;
+        Step = 0;
+        EpochTotals = default;
+        if (stop) StoppedEarly = true;
+        Finished = stop || Epoch >= Epochs;
+        if (!Finished) _order = EpochSchedule.Permutation(_trainCount, _seed, Epoch, _shuffle);
+        return Finished;
+    }
+}
