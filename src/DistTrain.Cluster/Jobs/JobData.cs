@@ -1,4 +1,7 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using DistTrain.Core.Checkpoints;
+using DistTrain.Core.Layers;
 using DistTrain.Core.Training;
 
 namespace DistTrain.Cluster.Jobs;
@@ -13,6 +16,27 @@ public sealed record JobData(IDataset Train, IDataset Validation, IDataset Test,
         Protocol.DataSplit.Validation => Validation,
         _ => Test,
     };
+
+    /// <summary>SHA-256 over counts, labels and the inputs of up to 256 evenly spaced samples of each split.</summary>
+    public static string ComputeFingerprint(params IDataset[] splits)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var d in splits)
+        {
+            sha.AppendData(BitConverter.GetBytes(d.Count));
+            var labels = new int[d.Count];
+            for (var i = 0; i < labels.Length; i++) labels[i] = d.Label(i);
+            sha.AppendData(MemoryMarshal.AsBytes(labels.AsSpan()));
+            var n = Math.Min(256, d.Count);
+            if (n == 0) continue;
+            var ids = new int[n];
+            for (var i = 0; i < n; i++) ids[i] = (int)((long)i * d.Count / n);
+            var x = new float[n * d.SampleShape.Size];
+            d.CopyInputs(ids, x, BatchContext.Inference(n));
+            sha.AppendData(MemoryMarshal.AsBytes(x.AsSpan()));
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
 }
 
 /// <summary>Loads a job's data on the node where a worker runs.</summary>

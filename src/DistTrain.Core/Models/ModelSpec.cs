@@ -53,6 +53,7 @@ public sealed record ModelSpec
     }
 
     /// <summary>Lower-case hex SHA-256 of the canonical JSON.</summary>
+    [JsonIgnore]
     public string Hash => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ToJson())));
 
     public bool Equals(ModelSpec? other) => other is not null && ToJson() == other.ToJson();

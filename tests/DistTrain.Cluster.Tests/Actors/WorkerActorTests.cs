@@ -1,0 +1,80 @@
+using Akka.Actor;
+using DistTrain.Cluster.Actors;
+using DistTrain.Cluster.Jobs;
+using DistTrain.Cluster.Protocol;
+using DistTrain.Core.Losses;
+using DistTrain.Core.Models;
+using DistTrain.Core.Training;
+
+namespace DistTrain.Cluster.Tests.Actors;
+
+public class WorkerActorTests : Akka.TestKit.Xunit2.TestKit
+{
+    private (IActorRef Worker, Akka.TestKit.TestProbe Coordinator) StartPrepared(TrainingJob job, IJobDataLoader loader)
+    {
+        var coordinator = CreateTestProbe();
+        var worker = Sys.ActorOf(WorkerActor.Props("w-1", loader, coordinator.Ref));
+        coordinator.ExpectMsg<RegisterWorker>(r => Assert.Equal("w-1", r.WorkerId));
+        worker.Tell(new PrepareJob(job), coordinator.Ref);
+        coordinator.ExpectMsg<JobPrepared>(p =>
+        {
+            Assert.Equal(job.Model.Hash, p.ModelSpecHash);
+            Assert.Equal(240, p.TrainCount);
+        });
+        return (worker, coordinator);
+    }
+
+    [Fact]
+    public void Worker_returns_the_gradient_sum_of_its_shard_at_the_given_parameters()
+    {
+        var job = TestJobs.Blobs();
+        var (worker, _) = StartPrepared(job, new BlobLoader());
+        var reference = new Model(job.Model);
+        reference.InitializeParameters(99);
+        var parameters = (float[])reference.Parameters.Clone();
+        int[] ids = [3, 17, 42, 5, 200];
+
+        var ps = CreateTestProbe();
+        worker.Tell(new ComputeGradients(job.JobId, Version: 4, Attempt: 1, Epoch: 0, Step: 0, ShardIndex: 1, ids, job.Seed, parameters), ps.Ref);
+        var reply = ps.ExpectMsg<GradientsComputed>();
+
+        var expected = new GradientComputer(reference, new SoftmaxCrossEntropyLoss())
+            .Compute(new BlobDataset(240, job.Seed), ids, job.Seed, 0);
+        Assert.Equal(4, reply.Version);
+        Assert.Equal(1, reply.ShardIndex);
+        Assert.Equal(5, reply.Samples);
+        Assert.Equal(expected.LossSum, reply.LossSum, 9);
+        Assert.Equal(expected.Correct, reply.Correct);
+        Assert.Equal(reference.Gradients, reply.Gradient);
+        Assert.Contains(reply.Gradient, g => g != 0f);
+    }
+
+    [Fact]
+    public void Worker_that_cannot_load_its_data_reports_why_instead_of_crashing()
+    {
+        var coordinator = CreateTestProbe();
+        var worker = Sys.ActorOf(WorkerActor.Props("w-9", new FailingLoader(), coordinator.Ref));
+        coordinator.ExpectMsg<RegisterWorker>();
+        worker.Tell(new PrepareJob(TestJobs.Blobs()), coordinator.Ref);
+        var failed = coordinator.ExpectMsg<JobPreparationFailed>();
+        Assert.Contains("no such file", failed.Reason);
+        // Still alive and answering.
+        worker.Tell(new PrepareJob(TestJobs.Blobs()), coordinator.Ref);
+        coordinator.ExpectMsg<JobPreparationFailed>();
+    }
+
+    [Fact]
+    public void Worker_ignores_parameters_of_the_wrong_length()
+    {
+        var job = TestJobs.Blobs();
+        var (worker, _) = StartPrepared(job, new BlobLoader());
+        var ps = CreateTestProbe();
+        worker.Tell(new ComputeGradients(job.JobId, 1, 1, 0, 0, 0, [1, 2], job.Seed, new float[3]), ps.Ref);
+        ps.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+    }
+
+    private sealed class FailingLoader : IJobDataLoader
+    {
+        public JobData Load(TrainingJob job) => throw new IOException("data/missing.csv: no such file");
+    }
+}

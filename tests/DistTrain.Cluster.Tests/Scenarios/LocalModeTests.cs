@@ -1,0 +1,91 @@
+using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Jobs;
+using DistTrain.Cluster.Protocol;
+using DistTrain.Core.Losses;
+using DistTrain.Core.Models;
+using DistTrain.Core.Optimizers;
+using DistTrain.Core.Training;
+
+namespace DistTrain.Cluster.Tests.Scenarios;
+
+public class LocalModeTests
+{
+    /// <summary>Single-replica reference: the Core trainer with the same job, seed and global batch.</summary>
+    private static float[] TrainSingleReplica(TrainingJob job)
+    {
+        var data = new BlobLoader().Load(job);
+        var model = new Model(job.Model);
+        model.InitializeParameters(job.Seed);
+        var trainer = new Trainer(new GradientComputer(model, Loss.Create(job.Loss)), Optimizer.Create(job.Optimizer, model.ParameterCount),
+            new TrainingOptions(job.Epochs, job.BatchSize, job.Seed));
+        trainer.Run(data.Train, null);
+        return model.Parameters;
+    }
+
+    private static async Task<float[]> TrainLocal(TrainingJob job, int workers)
+    {
+        var dir = Directory.CreateTempSubdirectory("disttrain-test-");
+        try
+        {
+            var done = await LocalMode.RunAsync(job with { OutputDirectory = dir.FullName }, workers, new BlobLoader());
+            var ck = Core.Checkpoints.CheckpointFile.Read(done.CheckpointPath!);
+            Assert.Equal(ParameterServerSha(ck.Parameters), done.ParametersSha256);
+            return ck.Parameters;
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static string ParameterServerSha(float[] p) => DistTrain.Cluster.Actors.ParameterServerActor.ParametersSha256(p);
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task N_workers_produce_the_parameters_of_one_replica_with_the_same_global_batch(int workers)
+    {
+        // 240 samples, batch 50: uneven shards and a short last batch; Adam amplifies any averaging error.
+        var job = TestJobs.Blobs(epochs: 3, batch: 50) with { ValidationFraction = 0.15 };
+        var expected = TrainSingleReplica(job);
+        var actual = await TrainLocal(job, workers);
+        Assert.Equal(expected.Length, actual.Length);
+        var maxRel = 0.0;
+        for (var i = 0; i < expected.Length; i++)
+        {
+            var rel = Math.Abs(expected[i] - actual[i]) / Math.Max(Math.Abs(expected[i]), 1e-3);
+            maxRel = Math.Max(maxRel, rel);
+        }
+        Assert.True(maxRel <= 1e-5, $"max relative difference {maxRel:E2} with {workers} workers");
+        // The comparison is meaningful only if training moved the parameters.
+        var init = new Model(job.Model);
+        init.InitializeParameters(job.Seed);
+        Assert.Contains(Enumerable.Range(0, expected.Length), i => Math.Abs(init.Parameters[i] - expected[i]) > 1e-2);
+    }
+
+    [Fact]
+    public async Task Local_mode_is_reproducible_bit_for_bit_with_the_same_seed_and_workers()
+    {
+        var job = TestJobs.Blobs(epochs: 2, batch: 32);
+        var a = await TrainLocal(job, 2);
+        var b = await TrainLocal(job, 2);
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public async Task Local_mode_reports_every_epoch_and_learns_the_blobs()
+    {
+        var events = new List<object>();
+        var job = TestJobs.Blobs(epochs: 5, batch: 16);
+        var done = await LocalMode.RunAsync(job, 2, new BlobLoader(), e => { lock (events) events.Add(e); });
+        List<EpochCompleted> epochs;
+        lock (events) epochs = events.OfType<EpochCompleted>().ToList();
+        Assert.Equal([1, 2, 3, 4, 5], epochs.Select(e => e.Metrics.Epoch));
+        Assert.True(epochs[^1].Metrics.TrainLoss < epochs[0].Metrics.TrainLoss);
+        Assert.True(done.TestAccuracy >= 0.95, $"test accuracy {done.TestAccuracy}");
+        Assert.Equal(60, done.TestLabels.Length);
+        Assert.Equal(done.TestAccuracy, done.TestLabels.Zip(done.TestPredictions).Count(p => p.First == p.Second) / 60.0, 12);
+        lock (events) Assert.Contains(events, e => e is StepProgressed);
+    }
+}
