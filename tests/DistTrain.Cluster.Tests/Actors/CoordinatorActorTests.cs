@@ -60,13 +60,14 @@ public class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
         var (_, coordinator) = TrainingTopology.StartServer(Sys, new CoordinatorSettings(MinimumWorkers: 1));
         var refused = CreateTestProbe();
         Sys.EventStream.Subscribe(refused.Ref, typeof(WorkerRefused));
-        Sys.ActorOf(Props.Create(() => new FakeWorker("w-good", coordinator, 1.0, null)));
         Sys.ActorOf(Props.Create(() => new FakeWorker("w-odd", coordinator, 1.0, "0123456789abcdef")));
         var job = TestJobs.Blobs(epochs: 1, batch: 240);
         var result = TrainingTopology.RunJob(Sys, coordinator, job);
         var r = refused.ExpectMsg<WorkerRefused>(TimeSpan.FromSeconds(10));
         Assert.Equal("w-odd", r.WorkerId);
         Assert.Contains("model-spec hash 0123456789ab differs", r.Reason);
+        // The refused worker gets no work: the job waits for a compatible one.
+        Sys.ActorOf(Props.Create(() => new FakeWorker("w-good", coordinator, 1.0, null)));
         var done = await result.WaitAsync(TimeSpan.FromSeconds(20));
         Assert.Equal(1, done.Workers);
     }
