@@ -1,3 +1,4 @@
+using System.Buffers;
 using DistTrain.Core.Layers;
 using DistTrain.Core.Tensors;
 
@@ -22,12 +23,14 @@ public interface IDataset
     void CopyInputs(ReadOnlySpan<int> indices, Span<float> destination, in BatchContext ctx);
 }
 
-/// <summary>A view of a dataset restricted to a list of indices (a split).</summary>
+/// <summary>
+/// A view of a dataset restricted to a list of indices (a split). Stateless, so several workers in one
+/// process may read the same view concurrently (as long as the inner dataset is stateless too).
+/// </summary>
 public sealed class DatasetView : IDataset
 {
     private readonly IDataset _inner;
     private readonly int[] _indices;
-    private int[] _mapped = [];
 
     public DatasetView(IDataset inner, int[] indices)
     {
@@ -51,8 +54,15 @@ public sealed class DatasetView : IDataset
 
     public void CopyInputs(ReadOnlySpan<int> indices, Span<float> destination, in BatchContext ctx)
     {
-        if (_mapped.Length < indices.Length) _mapped = new int[indices.Length];
-        for (var i = 0; i < indices.Length; i++) _mapped[i] = _indices[indices[i]];
-        _inner.CopyInputs(_mapped.AsSpan(0, indices.Length), destination, ctx);
+        var mapped = ArrayPool<int>.Shared.Rent(indices.Length);
+        try
+        {
+            for (var i = 0; i < indices.Length; i++) mapped[i] = _indices[indices[i]];
+            _inner.CopyInputs(mapped.AsSpan(0, indices.Length), destination, ctx);
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(mapped);
+        }
     }
 }
