@@ -54,15 +54,17 @@ internal static unsafe partial class GemmBench
         var repeats = 7;
         var targetMs = 15.0;
         int[] threadCounts = [1, 2];
+        string? only = null;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
                 case "--repeats": repeats = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--target-ms": targetMs = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--only": only = args[++i]; break;
                 case "--threads": threadCounts = Array.ConvertAll(args[++i].Split(','), s => int.Parse(s, CultureInfo.InvariantCulture)); break;
                 case "-h" or "--help":
-                    Console.WriteLine("gemm [--repeats N (default 7, >= 5)] [--target-ms MS per repeat (default 15)] [--threads 1,2]");
+                    Console.WriteLine("gemm [--repeats N (default 7, >= 5)] [--target-ms MS per repeat (default 15)] [--threads 1,2] [--only SHAPE-NAME-PART]");
                     return 0;
                 default:
                     Console.Error.WriteLine($"gemm: unknown option '{args[i]}' (try --help)");
@@ -90,6 +92,7 @@ internal static unsafe partial class GemmBench
             var managed = new ManagedGemm(threads);
             foreach (var shape in Shapes)
             {
+                if (only != null && !shape.Name.Contains(only, StringComparison.OrdinalIgnoreCase)) continue;
                 var data = new Operands(shape, seed: 42);
                 var direct = haveDirect ? Measure(shape, repeats, targetMs, () => data.Direct()) : double.NaN;
                 var viaSeam = Measure(shape, repeats, targetMs, () => data.Through(seam));
