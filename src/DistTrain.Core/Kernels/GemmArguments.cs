@@ -17,8 +17,8 @@ public static class GemmArguments
     private static void Check(string name, int rows, int cols, int length, int ld)
     {
         if (rows == 0 || cols == 0) return;
-        if (ld < cols) throw new ArgumentException($"GEMM: leading dimension of {name} is {ld} but the matrix as stored has {cols} columns; it must be >= {cols}.");
+        if (ld < cols) throw new ArgumentException($"GEMM: leading dimension of matrix {name} is {ld} but {name} as stored has {cols} columns; it must be >= {cols}.");
         var needed = (long)(rows - 1) * ld + cols;
-        if (length < needed) throw new ArgumentException($"GEMM: {name} ({rows}×{cols}, stride {ld}) needs {needed} elements but the buffer has {length}.");
+        if (length < needed) throw new ArgumentException($"GEMM: matrix {name} ({rows}×{cols} as stored, stride {ld}) needs {needed} elements but its buffer has {length}.");
     }
 }

@@ -5,7 +5,8 @@ namespace DistTrain.Core.Kernels;
 /// <c>C (m×n) = alpha · op(A) (m×k) · op(B) (k×n) + beta · C</c>, where op(X) is X or Xᵀ.
 /// <paramref name="lda"/>, <paramref name="ldb"/>, <paramref name="ldc"/> are the row strides of the
 /// matrices <em>as stored</em> (for a transposed A stored k×m, lda ≥ m). With beta = 0, C is overwritten
-/// (its previous contents, even NaN, are ignored), as in BLAS.
+/// (its previous contents, even NaN, are ignored), as in BLAS;
+/// with alpha = 0 or k = 0, A and B are not read and C = beta · C.
 /// </summary>
 public interface IGemm
 {
