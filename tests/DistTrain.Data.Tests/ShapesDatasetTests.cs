@@ -80,6 +80,35 @@ public sealed class ShapesDatasetTests
     }
 
     [Fact]
+    public void An_axis_aligned_square_covers_exactly_its_pixels()
+    {
+        // circumradius 2√2 at 45°: corners at (4 ± 2, 4 ± 2), i.e. pixels 2..5 in both directions
+        var coverage = new float[8 * 8];
+
+        ShapesDataset.Rasterize(ShapesDataset.Square, 4, 4, 2 * MathF.Sqrt(2), MathF.PI / 4, 8, coverage, new float[8]);
+
+        for (var y = 0; y < 8; y++)
+            for (var x = 0; x < 8; x++)
+                Assert.Equal(x is >= 2 and <= 5 && y is >= 2 and <= 5 ? 1f : 0f, coverage[y * 8 + x]);
+    }
+
+    [Theory]
+    [InlineData(0, 1.2990381)] // equilateral triangle: (3√3/4) r²
+    [InlineData(1, 2.0)]       // square: 2 r²
+    [InlineData(2, Math.PI)]   // circle: π r²
+    public void Rasterised_area_matches_the_geometric_area(int shape, double areaOverRadiusSquared)
+    {
+        const int size = 40;
+        const float radius = 12.3f;
+        var coverage = new float[size * size];
+
+        ShapesDataset.Rasterize(shape, 19.7f, 20.2f, radius, 0.4f, size, coverage, new float[8]);
+
+        var area = coverage.Sum();
+        Assert.InRange(area / (areaOverRadiusSquared * radius * radius), 0.99, 1.01);
+    }
+
+    [Fact]
     public void Invalid_arguments_are_rejected()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => ShapesDataset.Generate(10, 4, 1, 0));
