@@ -331,7 +331,8 @@ public sealed class CoordinatorActor : ReceiveActor
         }
     }
 
-    private CheckpointMetadata Metadata() => new(_schedule!.Epoch, _version, _job!.Seed, _reference!.ClassNames, _job.Loss, _reference.Normalization);
+    private CheckpointMetadata Metadata() => new(_schedule!.Epoch, _version, _job!.Seed, _reference!.ClassNames, _job.Loss, _reference.Normalization,
+        JobMetadata.ToExtra(_job));
 
     private void RequestCheckpoint()
     {
