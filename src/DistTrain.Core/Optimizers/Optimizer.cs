@@ -38,6 +38,15 @@ public abstract class Optimizer
 
     protected abstract float[][] StateBuffers { get; }
 
+    /// <summary>
+    /// The decimal value a float hyper-parameter was written as (0.999f → 0.999, not 0.99900001287...).
+    /// PyTorch computes 1 − β and the bias corrections 1 − βᵗ in double from the value as written; doing
+    /// them from the float instead puts 1 − 0.999f off by 1.3e-5 relative, which shows in Adam's second
+    /// moment. Computed once per optimizer, never in <see cref="Step"/>.
+    /// </summary>
+    protected static double AsWritten(float value)
+        => double.Parse(value.ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
+
     public OptimizerState SaveState() => new(Spec.Kind, StepCount, StateBuffers.Select(b => (float[])b.Clone()).ToArray());
 
     public void LoadState(OptimizerState state)
