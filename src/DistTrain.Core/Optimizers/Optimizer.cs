@@ -52,6 +52,7 @@ public abstract class Optimizer
     public void LoadState(OptimizerState state)
     {
         ArgumentNullException.ThrowIfNull(state);
+        if (state.Step < 0) throw new ArgumentException($"Optimizer state has a negative step count ({state.Step}).");
         if (state.Kind != Spec.Kind) throw new ArgumentException($"Optimizer state is for {state.Kind} but this optimizer is {Spec.Kind}.");
         var mine = StateBuffers;
         if (state.Buffers.Count != mine.Length) throw new ArgumentException($"{Spec.Kind} state needs {mine.Length} buffers but the saved state has {state.Buffers.Count}.");

@@ -33,4 +33,10 @@ internal static class Approx
                 Assert.Fail($"{what}[{i}]: expected {expected[i]:R} but got {actual[i]:R} (not bit-identical).");
         }
     }
+
+    public static bool AllFinite(ReadOnlySpan<float> values)
+    {
+        foreach (var v in values) if (!float.IsFinite(v)) return false;
+        return true;
+    }
 }
