@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using DistTrain.Core.Models;
 using DistTrain.Core.Optimizers;
 
@@ -25,6 +26,20 @@ public static class CheckpointFile
 
     public const uint FormatVersion = 1;
 
+    // The header is written with the model spec's JSON conventions, minus the spec's computed read-only
+    // properties (Hash): they cannot be read back, and serialising Hash would recurse into ToJson.
+    private static readonly JsonSerializerOptions HeaderOptions = new(ModelSpec.JsonOptions)
+    {
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { OnlySettableSpecProperties } },
+    };
+
+    private static void OnlySettableSpecProperties(JsonTypeInfo info)
+    {
+        if (info.Type != typeof(ModelSpec)) return;
+        for (var i = info.Properties.Count - 1; i >= 0; i--)
+            if (info.Properties[i].Set is null) info.Properties.RemoveAt(i);
+    }
+
     private sealed record Header(
         ModelSpec Spec,
         CheckpointMetadata Metadata,
@@ -36,7 +51,7 @@ public static class CheckpointFile
     {
         using var ms = new MemoryStream();
         var header = new Header(checkpoint.Spec, checkpoint.Metadata, checkpoint.Optimizer, checkpoint.OptimizerState?.Kind, checkpoint.OptimizerState?.Step ?? 0);
-        var json = JsonSerializer.SerializeToUtf8Bytes(header, ModelSpec.JsonOptions);
+        var json = JsonSerializer.SerializeToUtf8Bytes(header, HeaderOptions);
         ms.Write(Magic);
         WriteU32(ms, FormatVersion);
         WriteU32(ms, (uint)json.Length);
@@ -80,51 +95,71 @@ public static class CheckpointFile
         {
             bytes = File.ReadAllBytes(path);
         }
-        catch (FileNotFoundException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new CheckpointFormatException(path, "the file does not exist");
         }
         return FromBytes(bytes, path);
     }
 
+    /// <summary>
+    /// Parses a checkpoint. Every way a file can be wrong (empty, not a checkpoint, another format
+    /// version, truncated anywhere, any corrupted byte) ends in a <see cref="CheckpointFormatException"/>
+    /// naming <paramref name="source"/> and the problem: the sections are walked first (so a truncated
+    /// file says which section it ends in), then the checksum is verified, and only then is the header parsed.
+    /// </summary>
     public static Checkpoint FromBytes(ReadOnlySpan<byte> bytes, string source = "checkpoint")
     {
-        var minimum = Magic.Length + 8 + 32;
-        if (bytes.Length < Magic.Length || !bytes[..Magic.Length].SequenceEqual(Magic))
+        if (bytes.IsEmpty) throw new CheckpointFormatException(source, "the file is empty (0 bytes)");
+        var magicLength = Math.Min(bytes.Length, Magic.Length);
+        if (!bytes[..magicLength].SequenceEqual(Magic[..magicLength]))
             throw new CheckpointFormatException(source, "it does not start with the DistTrain checkpoint magic \"DTCKPT\"; it is not a DistTrain checkpoint");
-        if (bytes.Length < minimum)
-            throw new CheckpointFormatException(source, $"it is truncated ({bytes.Length} bytes; a checkpoint has at least {minimum})");
-        var body = bytes[..^32];
-        var stored = bytes[^32..];
-        Span<byte> actual = stackalloc byte[32];
-        SHA256.HashData(body, actual);
-        var reader = new Reader(body, source);
-        reader.Skip(Magic.Length);
-        var version = reader.U32("format version");
+        var reader = new Reader(bytes, source);
+        reader.Skip(Magic.Length, "the magic");
+        var version = reader.U32("the format version");
         if (version != FormatVersion)
             throw new CheckpointFormatException(source, $"format version {version} is not supported (this build reads version {FormatVersion})");
-        if (!actual.SequenceEqual(stored))
-            throw new CheckpointFormatException(source, "its checksum does not match: the file is truncated or corrupted");
-        var headerLength = (int)reader.U32("header length");
-        var json = reader.Bytes(headerLength, "header");
-        Header header;
+
+        // Walk the sections, checking only lengths.
+        var headerLength = reader.U32("the header length");
+        var json = reader.Bytes(headerLength, "the header");
+        var parameters = reader.FloatSection("the parameters");
+        var count = reader.U32("the optimizer buffer count");
+        if (count > MaxOptimizerBuffers)
+            throw new CheckpointFormatException(source, $"it claims {count} optimizer buffers at offset {reader.Position - 4} (at most {MaxOptimizerBuffers} expected); the file is corrupted");
+        Span<Range> buffers = stackalloc Range[(int)count];
+        for (var i = 0; i < buffers.Length; i++) buffers[i] = reader.FloatSection($"optimizer buffer {i}");
+        var bodyLength = reader.Position;
+        var stored = reader.Bytes(32, "the SHA-256 checksum");
+        if (!reader.AtEnd)
+            throw new CheckpointFormatException(source, $"{reader.Remaining} unexpected bytes follow the checksum at offset {reader.Position}");
+        Span<byte> actual = stackalloc byte[32];
+        SHA256.HashData(bytes[..bodyLength], actual);
+        if (!actual.SequenceEqual(bytes[stored]))
+            throw new CheckpointFormatException(source, "its SHA-256 checksum does not match its contents: the file is corrupted");
+
+        Header? header;
         try
         {
-            header = JsonSerializer.Deserialize<Header>(json, ModelSpec.JsonOptions) ?? throw new JsonException("empty header");
+            header = JsonSerializer.Deserialize<Header>(bytes[json], HeaderOptions);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or NotSupportedException or ArgumentException or InvalidOperationException or FormatException)
         {
-            throw new CheckpointFormatException(source, $"its header is not valid: {e.Message}");
+            throw new CheckpointFormatException(source, $"its header is not valid: {e.Message.TrimEnd('.')}");
         }
-        var parameters = reader.Floats("parameters");
-        var count = reader.U32("optimizer buffer count");
-        if (count > 16) throw new CheckpointFormatException(source, $"it claims {count} optimizer buffers (at most 16 expected)");
-        var buffers = new float[count][];
-        for (var i = 0; i < count; i++) buffers[i] = reader.Floats($"optimizer buffer {i}");
-        if (!reader.AtEnd) throw new CheckpointFormatException(source, $"{reader.Remaining} unexpected bytes follow the last section");
-        OptimizerState? state = header.OptimizerStateKind is { } kind ? new OptimizerState(kind, header.OptimizerStep, buffers) : null;
-        return new Checkpoint(header.Spec, parameters, header.Optimizer, state, header.Metadata);
+        if (header is null || header.Spec is null || header.Metadata is null)
+            throw new CheckpointFormatException(source, "its header lacks the model spec or the metadata");
+        if (header.OptimizerStateKind is null && count > 0)
+            throw new CheckpointFormatException(source, $"it holds {count} optimizer buffers but its header names no optimizer state");
+        var values = new float[count][];
+        for (var i = 0; i < values.Length; i++) values[i] = ToFloats(bytes[buffers[i]]);
+        OptimizerState? state = header.OptimizerStateKind is { } kind ? new OptimizerState(kind, header.OptimizerStep, values) : null;
+        return new Checkpoint(header.Spec, ToFloats(bytes[parameters]), header.Optimizer, state, header.Metadata);
     }
+
+    private const int MaxOptimizerBuffers = 16;
+
+    private static float[] ToFloats(ReadOnlySpan<byte> bytes) => MemoryMarshal.Cast<byte, float>(bytes).ToArray();
 
     private static void WriteU32(Stream s, uint v)
     {
@@ -142,48 +177,54 @@ public static class CheckpointFile
         s.Write(MemoryMarshal.AsBytes(values));
     }
 
+    // Walks the sections of a checkpoint; every shortfall is a CheckpointFormatException naming the section and offset.
     private ref struct Reader(ReadOnlySpan<byte> data, string source)
     {
         private readonly ReadOnlySpan<byte> _data = data;
-        private int _pos;
 
-        public readonly bool AtEnd => _pos == _data.Length;
+        public int Position { get; private set; }
 
-        public readonly int Remaining => _data.Length - _pos;
+        public readonly bool AtEnd => Position == _data.Length;
 
-        public void Skip(int n) => _pos += n;
+        public readonly int Remaining => _data.Length - Position;
+
+        public void Skip(int n, string what)
+        {
+            Need((ulong)n, what);
+            Position += n;
+        }
 
         public uint U32(string what)
         {
             Need(4, what);
-            var v = BinaryPrimitives.ReadUInt32LittleEndian(_data[_pos..]);
-            _pos += 4;
+            var v = BinaryPrimitives.ReadUInt32LittleEndian(_data[Position..]);
+            Position += 4;
             return v;
         }
 
-        public ReadOnlySpan<byte> Bytes(int n, string what)
+        public Range Bytes(ulong n, string what)
         {
-            if (n < 0) throw new CheckpointFormatException(source, $"{what} has a negative length");
             Need(n, what);
-            var s = _data.Slice(_pos, n);
-            _pos += n;
-            return s;
+            var start = Position;
+            Position += (int)n;
+            return start..Position;
         }
 
-        public float[] Floats(string what)
+        /// <summary>A u64 value count followed by that many little-endian floats; returns the floats' byte range.</summary>
+        public Range FloatSection(string what)
         {
             Need(8, what + " length");
-            var len = BinaryPrimitives.ReadUInt64LittleEndian(_data[_pos..]);
-            _pos += 8;
-            if (len > (ulong)(Remaining / 4)) throw new CheckpointFormatException(source, $"{what} claims {len} values at offset {_pos - 8} but only {Remaining} bytes remain");
-            var values = MemoryMarshal.Cast<byte, float>(_data.Slice(_pos, (int)len * 4)).ToArray();
-            _pos += (int)len * 4;
-            return values;
+            var count = BinaryPrimitives.ReadUInt64LittleEndian(_data[Position..]);
+            Position += 8;
+            if (count > (ulong)Remaining / 4)
+                throw new CheckpointFormatException(source, $"it ends inside {what}: {count} values are announced at offset {Position - 8} but only {Remaining} bytes follow (the file is truncated or corrupted)");
+            return Bytes(count * 4, what);
         }
 
-        private readonly void Need(int n, string what)
+        private readonly void Need(ulong n, string what)
         {
-            if (_pos + n > _data.Length) throw new CheckpointFormatException(source, $"it ends inside {what} at offset {_pos} (needs {n} more bytes, {Remaining} left)");
+            if (n > (ulong)Remaining)
+                throw new CheckpointFormatException(source, $"it is truncated: it ends inside {what} at offset {Position} (needs {n} more bytes, {Remaining} left)");
         }
     }
 }

@@ -3,16 +3,25 @@ namespace DistTrain.Core.Optimizers;
 /// <summary>
 /// Adam as torch.optim.Adam (L2 weight decay added to the gradient, not decoupled):
 /// m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²; p −= (lr / (1−β1ᵗ)) · m / (sqrt(v) / sqrt(1−β2ᵗ) + ε).
+/// 1 − β and 1 − βᵗ are computed in double from the values as written, as PyTorch does.
 /// </summary>
 public sealed class Adam : Optimizer
 {
     private readonly float[] _m;
     private readonly float[] _v;
+    private readonly double _beta1;
+    private readonly double _beta2;
+    private readonly float _oneMinusBeta1;
+    private readonly float _oneMinusBeta2;
 
     public Adam(OptimizerSpec spec, int parameterCount) : base(spec, parameterCount)
     {
         _m = new float[parameterCount];
         _v = new float[parameterCount];
+        _beta1 = AsWritten(spec.Beta1);
+        _beta2 = AsWritten(spec.Beta2);
+        _oneMinusBeta1 = (float)(1.0 - _beta1);
+        _oneMinusBeta2 = (float)(1.0 - _beta2);
     }
 
     protected override float[][] StateBuffers => [_m, _v];
@@ -20,19 +29,20 @@ public sealed class Adam : Optimizer
     protected override void Apply(Span<float> p, ReadOnlySpan<float> grad, float lr)
     {
         var b1 = Spec.Beta1; var b2 = Spec.Beta2; var eps = Spec.EffectiveEpsilon; var wd = Spec.WeightDecay;
+        var c1 = _oneMinusBeta1; var c2 = _oneMinusBeta2;
         var t = StepCount + 1;
-        var bc1 = 1.0 - Math.Pow(b1, t);
-        var bc2 = 1.0 - Math.Pow(b2, t);
+        var bc1 = 1.0 - Math.Pow(_beta1, t);
+        var bc2 = 1.0 - Math.Pow(_beta2, t);
         var stepSize = (float)(lr / bc1);
-        var invSqrtBc2 = (float)(1.0 / Math.Sqrt(bc2));
+        var sqrtBc2 = (float)Math.Sqrt(bc2);
         var m = _m.AsSpan(); var v = _v.AsSpan();
         for (var i = 0; i < p.Length; i++)
         {
             var g = grad[i] + wd * p[i];
-            var mi = b1 * m[i] + (1 - b1) * g;
-            var vi = b2 * v[i] + (1 - b2) * g * g;
+            var mi = b1 * m[i] + c1 * g;
+            var vi = b2 * v[i] + c2 * g * g;
             m[i] = mi; v[i] = vi;
-            p[i] -= stepSize * mi / (MathF.Sqrt(vi) * invSqrtBc2 + eps);
+            p[i] -= stepSize * mi / (MathF.Sqrt(vi) / sqrtBc2 + eps);
         }
     }
 }

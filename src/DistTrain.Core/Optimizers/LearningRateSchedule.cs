@@ -1,6 +1,13 @@
 namespace DistTrain.Core.Optimizers;
 
-/// <summary>Learning rate as a pure function of the 0-based update number.</summary>
+/// <summary>
+/// Learning rate as a pure function of the 0-based update number: <c>RateAt(k)</c> is the rate of the
+/// (k+1)-th update. That is PyTorch's convention when <c>scheduler.step()</c> is called once after every
+/// <c>optimizer.step()</c>: StepDecay = StepLR(step_size, gamma), Cosine = CosineAnnealingLR(T_max, eta_min),
+/// warm-up = LambdaLR(k → min(1, (k+1)/W)) multiplied onto either (tests/…/OptimizerGoldenTests). One
+/// deliberate difference: past TotalSteps, Cosine holds MinLearningRate, where CosineAnnealingLR would
+/// follow the cosine back up towards the base rate.
+/// </summary>
 public static class LearningRateSchedule
 {
     public static float RateAt(float baseRate, ScheduleSpec? schedule, long step)

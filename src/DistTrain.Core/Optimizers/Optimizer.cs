@@ -38,11 +38,21 @@ public abstract class Optimizer
 
     protected abstract float[][] StateBuffers { get; }
 
+    /// <summary>
+    /// The decimal value a float hyper-parameter was written as (0.999f → 0.999, not 0.99900001287...).
+    /// PyTorch computes 1 − β and the bias corrections 1 − βᵗ in double from the value as written; doing
+    /// them from the float instead puts 1 − 0.999f off by 1.3e-5 relative, which shows in Adam's second
+    /// moment. Computed once per optimizer, never in <see cref="Step"/>.
+    /// </summary>
+    protected static double AsWritten(float value)
+        => double.Parse(value.ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
+
     public OptimizerState SaveState() => new(Spec.Kind, StepCount, StateBuffers.Select(b => (float[])b.Clone()).ToArray());
 
     public void LoadState(OptimizerState state)
     {
         ArgumentNullException.ThrowIfNull(state);
+        if (state.Step < 0) throw new ArgumentException($"Optimizer state has a negative step count ({state.Step}).");
         if (state.Kind != Spec.Kind) throw new ArgumentException($"Optimizer state is for {state.Kind} but this optimizer is {Spec.Kind}.");
         var mine = StateBuffers;
         if (state.Buffers.Count != mine.Length) throw new ArgumentException($"{Spec.Kind} state needs {mine.Length} buffers but the saved state has {state.Buffers.Count}.");

@@ -57,7 +57,7 @@ public sealed record OptimizerSpec(
         Check(WeightDecay >= 0 && float.IsFinite(WeightDecay), $"weight decay must be >= 0 (got {WeightDecay})");
         Check(Beta1 >= 0 && Beta1 < 1, $"beta1 must be in [0, 1) (got {Beta1})");
         Check(Beta2 >= 0 && Beta2 < 1, $"beta2 must be in [0, 1) (got {Beta2})");
-        Check(EffectiveEpsilon > 0, $"epsilon must be > 0 (got {Epsilon})");
+        Check(EffectiveEpsilon > 0 && float.IsFinite(EffectiveEpsilon), $"epsilon must be a positive number (got {Epsilon})");
         Check(Rho >= 0 && Rho < 1, $"rho must be in [0, 1) (got {Rho})");
         if (Schedule is { } s)
         {
@@ -65,6 +65,7 @@ public sealed record OptimizerSpec(
             Check(s.Kind != ScheduleKind.StepDecay || s.StepSize > 0, $"step decay needs step size >= 1 (got {s.StepSize})");
             Check(s.Kind != ScheduleKind.StepDecay || (s.Gamma > 0 && s.Gamma <= 1), $"step decay gamma must be in (0, 1] (got {s.Gamma})");
             Check(s.Kind != ScheduleKind.Cosine || s.TotalSteps > 0, $"cosine schedule needs total steps >= 1 (got {s.TotalSteps})");
+            Check(s.MinLearningRate >= 0 && float.IsFinite(s.MinLearningRate), $"minimum learning rate must be >= 0 (got {s.MinLearningRate})");
         }
     }
 }

@@ -36,6 +36,8 @@ public sealed class Trainer
     /// <summary>One synchronous step over the given dataset indices; returns what the batch saw.</summary>
     public BatchResult Step(IDataset train, ReadOnlySpan<int> batch, int epoch)
     {
+        // An empty batch would scale the zero gradient by 1/0 and write NaN into every parameter.
+        if (batch.IsEmpty) throw new ArgumentException("A training step needs at least one sample; the batch is empty.", nameof(batch));
         var result = _computer.Compute(train, batch, _options.Seed, epoch);
         var grads = Model.Gradients;
         GradientMath.Scale(grads, 1f / result.Samples);
