@@ -115,9 +115,10 @@ public sealed class CoordinatorActor : ReceiveActor
 
     private void OnRegister(RegisterWorker r)
     {
-        var isNew = _workers.Register(r.WorkerId, r.Worker);
+        var outcome = _workers.Register(r.WorkerId, r.Worker);
+        if (outcome == RegistrationOutcome.Known) return;
         Context.Watch(r.Worker);
-        _log.Info("Worker {0} registered ({1})", r.WorkerId, isNew ? "new" : "again");
+        _log.Info("Worker {0} registered ({1})", r.WorkerId, outcome);
         if (_job is not null && _phase != Phase.Finishing)
         {
             _workers.SetStatus(r.WorkerId, WorkerStatus.Preparing);
@@ -141,7 +142,9 @@ public sealed class CoordinatorActor : ReceiveActor
             Sender.Tell(new TrainingRejected(msg.Job.JobId, e.Message));
             return;
         }
-        _job = msg.Job;
+        _job = msg.Job.OutputDirectory is null && _settings.OutputRoot is { } root
+            ? msg.Job with { OutputDirectory = Path.Combine(root, SafeName(msg.Job.JobId)) }
+            : msg.Job;
         _resumeFrom = msg.ResumeFrom;
         _requester = Sender;
         _reference = null;
@@ -193,6 +196,12 @@ public sealed class CoordinatorActor : ReceiveActor
         return null;
     }
 
+    private static string SafeName(string jobId)
+    {
+        var chars = jobId.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_').ToArray();
+        return new string(chars).TrimStart('.');
+    }
+
     private static string Short(string hash) => hash.Length > 12 ? hash[..12] : hash;
 
     private void TryBeginTraining()
@@ -203,7 +212,7 @@ public sealed class CoordinatorActor : ReceiveActor
         _prepareTimeout?.Cancel();
         _schedule = new TrainingSchedule(_reference.TrainCount, _job!.BatchSize, _job.Epochs, _job.Seed, _job.Patience, _startEpoch);
         _log.Info("Job {0}: training with {1} workers, {2} steps per epoch", _job.JobId, ready, _schedule.StepsPerEpoch);
-        Publish(new JobStarted(_job.JobId, ready, _reference.TrainCount, _schedule.StepsPerEpoch, 0));
+        Publish(new JobStarted(_job.JobId, ready, _reference.TrainCount, _schedule.StepsPerEpoch, _job));
         _epochClock.Restart();
         if (_schedule.Finished) BeginEvaluation(DataSplit.Test);
         else NextStep();

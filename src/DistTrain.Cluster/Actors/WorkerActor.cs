@@ -13,7 +13,7 @@ namespace DistTrain.Cluster.Actors;
 /// shards it is given at the parameter version it is given, and evaluates shards of the validation and
 /// test splits. All the math is <see cref="GradientComputer"/>; this actor only moves messages.
 /// </summary>
-public sealed class WorkerActor : ReceiveActor
+public sealed class WorkerActor : ReceiveActor, IWithTimers
 {
     private readonly string _workerId;
     private readonly IJobDataLoader _loader;
@@ -25,12 +25,15 @@ public sealed class WorkerActor : ReceiveActor
     private JobData? _data;
     private GradientComputer? _computer;
     private long _loadedVersion = -1;
+    private readonly TimeSpan? _announceEvery;
 
-    public WorkerActor(string workerId, IJobDataLoader loader, IActorRef coordinator)
+    public WorkerActor(string workerId, IJobDataLoader loader, IActorRef coordinator, TimeSpan? announceEvery = null)
     {
         _workerId = workerId;
         _loader = loader;
         _coordinator = coordinator;
+        _announceEvery = announceEvery;
+        Receive<Announce>(_ => _coordinator.Tell(new RegisterWorker(_workerId, Self)));
         Receive<PrepareJob>(Prepare);
         Receive<ComputeGradients>(Compute);
         Receive<EvaluateShard>(Evaluate);
@@ -41,10 +44,25 @@ public sealed class WorkerActor : ReceiveActor
         });
     }
 
-    public static Props Props(string workerId, IJobDataLoader loader, IActorRef coordinator) =>
-        Akka.Actor.Props.Create(() => new WorkerActor(workerId, loader, coordinator));
+    /// <param name="announceEvery">
+    /// In a cluster the coordinator singleton may move; re-announcing periodically lets a new coordinator
+    /// find its workers (re-announcements of a known worker change nothing). Null: announce once.
+    /// </param>
+    public static Props Props(string workerId, IJobDataLoader loader, IActorRef coordinator, TimeSpan? announceEvery = null) =>
+        Akka.Actor.Props.Create(() => new WorkerActor(workerId, loader, coordinator, announceEvery));
 
-    protected override void PreStart() => _coordinator.Tell(new RegisterWorker(_workerId, Self));
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    private sealed class Announce
+    {
+        public static readonly Announce Instance = new();
+    }
+
+    protected override void PreStart()
+    {
+        _coordinator.Tell(new RegisterWorker(_workerId, Self));
+        if (_announceEvery is { } every) Timers.StartPeriodicTimer("announce", Announce.Instance, every);
+    }
 
     private void Reset()
     {

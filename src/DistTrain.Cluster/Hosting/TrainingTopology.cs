@@ -20,7 +20,8 @@ public static class TrainingTopology
 
     public static Props CoordinatorProps(IActorRef parameterServer, CoordinatorSettings settings) => CoordinatorActor.Props(parameterServer, settings);
 
-    public static Props WorkerProps(string workerId, IJobDataLoader loader, IActorRef coordinator) => WorkerActor.Props(workerId, loader, coordinator);
+    public static Props WorkerProps(string workerId, IJobDataLoader loader, IActorRef coordinator, TimeSpan? announceEvery = null) =>
+        WorkerActor.Props(workerId, loader, coordinator, announceEvery);
 
     /// <summary>Parameter server and coordinator in one ActorSystem (local mode, tests).</summary>
     public static (IActorRef ParameterServer, IActorRef Coordinator) StartServer(IActorRefFactory system, CoordinatorSettings settings)
@@ -30,13 +31,15 @@ public static class TrainingTopology
         return (ps, coordinator);
     }
 
-    public static IReadOnlyList<IActorRef> StartWorkers(IActorRefFactory system, int count, IJobDataLoader loader, IActorRef coordinator, string prefix = "worker")
+    /// <summary>Starts <paramref name="count"/> workers named worker-1..N; their ids are <paramref name="idPrefix"/> + name.</summary>
+    public static IReadOnlyList<IActorRef> StartWorkers(IActorRefFactory system, int count, IJobDataLoader loader, IActorRef coordinator,
+        string idPrefix = "", TimeSpan? announceEvery = null)
     {
         var workers = new List<IActorRef>(count);
         for (var i = 0; i < count; i++)
         {
-            var id = $"{prefix}-{i + 1}";
-            workers.Add(system.ActorOf(WorkerProps(id, loader, coordinator), id));
+            var name = $"worker-{i + 1}";
+            workers.Add(system.ActorOf(WorkerProps(idPrefix + name, loader, coordinator, announceEvery), name));
         }
         return workers;
     }

@@ -14,7 +14,7 @@ public sealed record TrainingRejected(string JobId, string Reason) : IDistTrainM
 
 public sealed record SubscribeProgress(IActorRef Subscriber) : IDistTrainMessage;
 
-public sealed record JobStarted(string JobId, int Workers, int TrainSamples, int StepsPerEpoch, int ParameterCount) : IDistTrainMessage;
+public sealed record JobStarted(string JobId, int Workers, int TrainSamples, int StepsPerEpoch, TrainingJob Job) : IDistTrainMessage;
 
 public sealed record StepProgressed(string JobId, StepProgress Progress) : IDistTrainMessage;
 

@@ -3,8 +3,10 @@ namespace DistTrain.Cluster.Settings;
 /// <summary>
 /// Coordinator behaviour. MinimumWorkers: how many prepared workers a job waits for before its first
 /// step (a fixed worker count makes runs reproducible). PrepareTimeout: how long to wait for them.
+/// OutputRoot: where a job that names no output folder writes its checkpoint (OutputRoot/JobId), e.g. jobs
+/// submitted to a cluster.
 /// </summary>
-public sealed record CoordinatorSettings(int MinimumWorkers = 1, TimeSpan? PrepareTimeout = null)
+public sealed record CoordinatorSettings(int MinimumWorkers = 1, TimeSpan? PrepareTimeout = null, string? OutputRoot = null)
 {
     public TimeSpan EffectivePrepareTimeout => PrepareTimeout ?? TimeSpan.FromMinutes(2);
 

@@ -1,5 +1,12 @@
 namespace DistTrain.Cluster.State;
 
+public enum RegistrationOutcome
+{
+    New,
+    Replaced,
+    Known,
+}
+
 public enum WorkerStatus
 {
     Registered,
@@ -18,12 +25,20 @@ public sealed class WorkerRegistry<THandle> where THandle : notnull
 
     public int Count => _workers.Count;
 
-    /// <summary>Adds or replaces (a restarted worker with the same id) a worker; returns true when it is new.</summary>
-    public bool Register(string id, THandle handle)
+    /// <summary>
+    /// Adds a worker, or replaces one that restarted under the same id (new handle, status reset).
+    /// Registering the same id with the same handle again (a periodic re-announcement) changes nothing.
+    /// </summary>
+    public RegistrationOutcome Register(string id, THandle handle)
     {
-        var isNew = !_workers.ContainsKey(id);
+        if (_workers.TryGetValue(id, out var known))
+        {
+            if (EqualityComparer<THandle>.Default.Equals(known.Handle, handle)) return RegistrationOutcome.Known;
+            _workers[id] = (handle, WorkerStatus.Registered);
+            return RegistrationOutcome.Replaced;
+        }
         _workers[id] = (handle, WorkerStatus.Registered);
-        return isNew;
+        return RegistrationOutcome.New;
     }
 
     public bool Remove(string id) => _workers.Remove(id);

@@ -24,9 +24,12 @@ public class WorkerRegistryTests
     public void Registering_the_same_id_again_replaces_the_handle_and_resets_status()
     {
         var r = new WorkerRegistry<int>();
-        Assert.True(r.Register("w", 1));
+        Assert.Equal(RegistrationOutcome.New, r.Register("w", 1));
         r.SetStatus("w", WorkerStatus.Ready);
-        Assert.False(r.Register("w", 9));
+        Assert.Equal(RegistrationOutcome.Known, r.Register("w", 1));
+        Assert.True(r.TryGet("w", out _, out var unchanged));
+        Assert.Equal(WorkerStatus.Ready, unchanged);
+        Assert.Equal(RegistrationOutcome.Replaced, r.Register("w", 9));
         Assert.True(r.TryGet("w", out var h, out var st));
         Assert.Equal(9, h);
         Assert.Equal(WorkerStatus.Registered, st);

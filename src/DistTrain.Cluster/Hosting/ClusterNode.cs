@@ -1,0 +1,97 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Tools.Singleton;
+using Akka.Configuration;
+using DistTrain.Cluster.Jobs;
+using DistTrain.Cluster.Settings;
+
+namespace DistTrain.Cluster.Hosting;
+
+/// <summary>
+/// A cluster member. Role <c>ps</c> runs the parameter server and the coordinator as cluster singletons
+/// (on the oldest ps node; a standby ps node takes over when it leaves); every node reaches them through
+/// singleton proxies. Role <c>worker</c> runs worker actors that announce themselves to the coordinator.
+/// The actors are the ones local mode uses, created through <see cref="TrainingTopology"/>.
+/// </summary>
+public sealed class ClusterNode : IAsyncDisposable
+{
+    public const string CoordinatorProxyName = "coordinator-proxy";
+    public const string ParameterServerProxyName = "parameter-server-proxy";
+
+    private ClusterNode(ActorSystem system, IActorRef coordinator, NodeSettings settings)
+    {
+        System = system;
+        Coordinator = coordinator;
+        Settings = settings;
+    }
+
+    public ActorSystem System { get; }
+
+    /// <summary>Proxy to the coordinator singleton, wherever it runs.</summary>
+    public IActorRef Coordinator { get; }
+
+    public NodeSettings Settings { get; }
+
+    public Address Address => Akka.Cluster.Cluster.Get(System).SelfAddress;
+
+    /// <summary>Akka settings of this node layered over the base configuration.</summary>
+    public static Config NodeConfig(NodeSettings s, Config baseConfig)
+    {
+        var seeds = string.Join(", ", s.SeedList.Select(x => $"\"{x}\""));
+        var roles = string.Join(", ", s.Roles.Select(x => $"\"{x}\""));
+        var publicHost = s.PublicHost ?? s.Host;
+        return ConfigurationFactory.ParseString($$"""
+            akka.remote.dot-netty.tcp.hostname = "{{s.Host}}"
+            akka.remote.dot-netty.tcp.public-hostname = "{{publicHost}}"
+            akka.remote.dot-netty.tcp.port = {{s.Port}}
+            akka.cluster.roles = [{{roles}}]
+            akka.cluster.seed-nodes = [{{seeds}}]
+            """).WithFallback(baseConfig);
+    }
+
+    public static ClusterNode Start(NodeSettings settings, Config baseConfig, IJobDataLoader loader, CoordinatorSettings? coordinatorSettings = null)
+    {
+        settings.Validate();
+        var system = ActorSystem.Create(settings.SystemName, NodeConfig(settings, baseConfig));
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        // A seed with no seed list joins itself and forms the cluster.
+        if (settings.SeedList.Count == 0) cluster.Join(cluster.SelfAddress);
+
+        if (settings.Has("ps"))
+        {
+            var managerSettings = ClusterSingletonManagerSettings.Create(system).WithRole("ps");
+            system.ActorOf(ClusterSingletonManager.Props(TrainingTopology.ParameterServerProps(), PoisonPill.Instance, managerSettings),
+                TrainingTopology.ParameterServerName);
+            var psProxy = system.ActorOf(ClusterSingletonProxy.Props($"/user/{TrainingTopology.ParameterServerName}",
+                ClusterSingletonProxySettings.Create(system).WithRole("ps")), ParameterServerProxyName);
+            var cs = coordinatorSettings ?? new CoordinatorSettings(MinimumWorkers: settings.MinWorkers);
+            system.ActorOf(ClusterSingletonManager.Props(TrainingTopology.CoordinatorProps(psProxy, cs), PoisonPill.Instance, managerSettings),
+                TrainingTopology.CoordinatorName);
+        }
+        var coordinator = system.ActorOf(ClusterSingletonProxy.Props($"/user/{TrainingTopology.CoordinatorName}",
+            ClusterSingletonProxySettings.Create(system).WithRole("ps")), CoordinatorProxyName);
+
+        if (settings.Has("worker") && settings.Workers > 0)
+        {
+            var idPrefix = $"{settings.PublicHost ?? settings.Host}:{cluster.SelfAddress.Port}/";
+            TrainingTopology.StartWorkers(system, settings.Workers, loader, coordinator, idPrefix, announceEvery: TimeSpan.FromSeconds(3));
+        }
+        return new ClusterNode(system, coordinator, settings);
+    }
+
+    /// <summary>Completes when this node is a member that is Up.</summary>
+    public Task WhenUp(CancellationToken cancel = default)
+    {
+        var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Akka.Cluster.Cluster.Get(System).RegisterOnMemberUp(() => tcs.TrySetResult());
+        cancel.Register(() => tcs.TrySetCanceled(cancel));
+        return tcs.Task;
+    }
+
+    /// <summary>Leaves the cluster gracefully (hand-over of singletons) and stops the ActorSystem.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClusterLeavingReason.Instance).ConfigureAwait(false);
+        await System.WhenTerminated.ConfigureAwait(false);
+    }
+}
