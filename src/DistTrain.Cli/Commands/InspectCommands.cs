@@ -1,0 +1,185 @@
+using System.Globalization;
+using DistTrain.Cluster.Jobs;
+using DistTrain.Cluster.Protocol;
+using DistTrain.Core.Checkpoints;
+using DistTrain.Core.Layers;
+using DistTrain.Core.Losses;
+using DistTrain.Core.Models;
+using DistTrain.Core.Training;
+using DistTrain.Data.Evaluation;
+using DistTrain.Data.Idx;
+
+namespace DistTrain.Cli.Commands;
+
+/// <summary><c>evaluate</c>, <c>predict</c> and <c>summary</c>: use a checkpoint without training.</summary>
+public static class InspectCommands
+{
+    public const string EvaluateUsage = """
+        usage: disttrain evaluate --checkpoint FILE [--split test|validation|train] [--data PATH]
+        Rebuilds the data split the checkpoint was trained with (same source, fractions and seed) and prints
+        accuracy, per-class precision/recall and the confusion matrix.
+        """;
+
+    public const string PredictUsage = """
+        usage: disttrain predict --checkpoint FILE (--values "v1,v2,..." [--values ...] | --csv FILE | --idx IMAGES.idx[.gz] [--index N])
+        Prints class probabilities y = [P(class 1), P(class 2), ...] and the chosen class for each input.
+        Tabular values are given raw (e.g. penguin measurements in mm and g); the checkpoint's
+        standardisation is applied. Images from an idx file are scaled to [0, 1] like training.
+        """;
+
+    public const string SummaryUsage = """
+        usage: disttrain summary [--preset NAME | --model FILE | --checkpoint FILE]
+        Prints the model table: layer, output shape, parameter count.
+        """;
+
+    public static int Evaluate(IReadOnlyList<string> args, TextWriter stdout)
+    {
+        var cl = CommandLine.Parse("evaluate", args, ["checkpoint", "split", "data"], ["help"]);
+        if (cl.Has("help")) { stdout.WriteLine(EvaluateUsage); return 0; }
+        var (ck, path) = ReadCheckpoint(cl);
+        var job = JobMetadata.FromCheckpoint(ck, path);
+        if (cl.String("data") is { } d) job = job with { Data = job.Data with { Path = d } };
+        var data = new PresetDataLoader().Load(job);
+        var split = (cl.String("split") ?? "test").ToLowerInvariant() switch
+        {
+            "test" => DataSplit.Test,
+            "validation" or "val" => DataSplit.Validation,
+            "train" => DataSplit.Train,
+            var s => throw new UsageException($"--split must be test, validation or train (got '{s}')"),
+        };
+        var set = data.Get(split);
+        if (set.Count == 0) throw new UsageException($"the {split} split of this job is empty");
+        var model = BuildModel(ck, path);
+        TrainCommand.CheckCompatible(job, data, model);
+        var computer = new GradientComputer(model, Loss.Create(ck.Metadata.Loss));
+        var predictions = new int[set.Count];
+        var r = computer.Evaluate(set, 512, predictions);
+        var labels = new int[set.Count];
+        for (var i = 0; i < labels.Length; i++) labels[i] = set.Label(i);
+        var report = new ClassificationReport(labels, predictions, data.ClassNames);
+        stdout.WriteLine($"{path}: {split} split of {TrainCommand.Describe(job.Data)}, {set.Count} samples");
+        stdout.WriteLine(report.ToString());
+        stdout.WriteLine($"accuracy {(double)r.Correct / r.Samples:0.0000}, loss {r.LossSum / r.Samples:0.0000}");
+        return 0;
+    }
+
+    public static int Predict(IReadOnlyList<string> args, TextWriter stdout)
+    {
+        // --values may repeat: collect them before the strict parser sees the rest.
+        var values = new List<string>();
+        var rest = new List<string>();
+        for (var i = 0; i < args.Count; i++)
+        {
+            if (args[i] == "--values")
+            {
+                if (i + 1 >= args.Count) throw new UsageException("--values needs a value");
+                values.Add(args[++i]);
+            }
+            else rest.Add(args[i]);
+        }
+        var cl = CommandLine.Parse("predict", rest, ["checkpoint", "csv", "idx", "index", "count"], ["help"]);
+        if (cl.Has("help")) { stdout.WriteLine(PredictUsage); return 0; }
+        var (ck, path) = ReadCheckpoint(cl);
+        var model = BuildModel(ck, path);
+        var classes = ck.Metadata.ClassNames;
+        var inputSize = model.InputShape.Size;
+        var rows = new List<(string Label, float[] X)>();
+        foreach (var v in values) rows.Add((v, ParseRow(v, inputSize, "--values")));
+        if (cl.String("csv") is { } csv)
+        {
+            if (!File.Exists(csv)) throw new UsageException($"--csv {csv}: no such file");
+            var lineNo = 0;
+            foreach (var line in File.ReadLines(csv))
+            {
+                lineNo++;
+                if (string.IsNullOrWhiteSpace(line)) continue;
+                if (lineNo == 1 && !char.IsDigit(line.TrimStart().FirstOrDefault()) && line.TrimStart().FirstOrDefault() is not ('-' or '.')) continue; // header
+                rows.Add((line, ParseRow(line, inputSize, $"{csv} line {lineNo}")));
+            }
+        }
+        if (cl.String("idx") is { } idx)
+        {
+            var (pixels, count, h, w) = IdxReader.ReadImages(idx);
+            if (h * w != inputSize) throw new UsageException($"{idx} holds {h}x{w} images but the model expects {model.InputShape}");
+            var first = cl.Int("index", 0, count - 1) ?? 0;
+            var n = Math.Min(cl.Int("count", 1, 10_000) ?? 1, count - first);
+            for (var k = first; k < first + n; k++)
+            {
+                var x = new float[inputSize];
+                for (var j = 0; j < inputSize; j++) x[j] = pixels[k * inputSize + j] / 255f;
+                rows.Add(($"{Path.GetFileName(idx)}[{k}]", x));
+            }
+        }
+        if (rows.Count == 0) throw new UsageException("nothing to predict: give --values, --csv or --idx");
+
+        var norm = ck.Metadata.Normalization;
+        if (norm is not null)
+        {
+            if (norm.Mean.Length != inputSize) throw new FormatException($"checkpoint {path}: normalization has {norm.Mean.Length} features but the model takes {inputSize}");
+            foreach (var (_, x) in rows)
+                for (var j = 0; j < inputSize; j++) x[j] = (x[j] - norm.Mean[j]) / norm.Std[j];
+        }
+        var loss = Loss.Create(ck.Metadata.Loss);
+        var k2 = model.OutputShape.Size;
+        var probs = new float[k2];
+        var names = string.Join(", ", classes.Select(c => $"P({c})"));
+        foreach (var (label, x) in rows)
+        {
+            var output = model.Forward(x, BatchContext.Inference(1));
+            loss.ToProbabilities(output, probs, 1, k2);
+            var best = Loss.ArgMax(probs);
+            var p = string.Join(", ", probs.Select(v => v.ToString("0.0000", CultureInfo.InvariantCulture)));
+            stdout.WriteLine($"{label}: y = [{names}] = [{p}] -> {classes[best]}");
+        }
+        return 0;
+    }
+
+    public static int Summary(IReadOnlyList<string> args, TextWriter stdout)
+    {
+        var cl = CommandLine.Parse("summary", args, ["preset", "model", "checkpoint"], ["help"]);
+        if (cl.Has("help")) { stdout.WriteLine(SummaryUsage); return 0; }
+        ModelSpec spec;
+        if (cl.Has("checkpoint")) spec = ReadCheckpoint(cl).Checkpoint.Spec;
+        else if (cl.String("model") is { } m)
+        {
+            if (!File.Exists(m)) throw new UsageException($"--model {m}: no such file");
+            spec = ModelSpec.FromJson(File.ReadAllText(m), m);
+        }
+        else
+        {
+            try { spec = Presets.Get(cl.String("preset") ?? "penguins").Model; }
+            catch (ArgumentException e) { throw new UsageException(e.Message); }
+        }
+        stdout.WriteLine(new Model(spec).Summary().ToString());
+        return 0;
+    }
+
+    private static (Checkpoint Checkpoint, string Path) ReadCheckpoint(CommandLine cl)
+    {
+        var path = cl.String("checkpoint") ?? throw new UsageException("--checkpoint FILE is required");
+        if (!File.Exists(path)) throw new UsageException($"--checkpoint {path}: no such file");
+        return (CheckpointFile.Read(path), path);
+    }
+
+    private static Model BuildModel(Checkpoint ck, string path)
+    {
+        var model = new Model(ck.Spec);
+        if (ck.Parameters.Length != model.ParameterCount)
+            throw new FormatException($"checkpoint {path} holds {ck.Parameters.Length} parameters but its model spec needs {model.ParameterCount}");
+        ck.Parameters.CopyTo(model.Parameters, 0);
+        return model;
+    }
+
+    private static float[] ParseRow(string text, int size, string where)
+    {
+        var parts = text.Split([',', ';', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length != size) throw new UsageException($"{where}: expected {size} numbers but found {parts.Length} in '{text}'");
+        var x = new float[size];
+        for (var j = 0; j < size; j++)
+        {
+            if (!float.TryParse(parts[j], NumberStyles.Float, CultureInfo.InvariantCulture, out x[j]) || !float.IsFinite(x[j]))
+                throw new UsageException($"{where}: value {j + 1} '{parts[j]}' is not a finite number");
+        }
+        return x;
+    }
+}

@@ -1,0 +1,125 @@
+using DistTrain.Cli.Terminal;
+using DistTrain.Cli.Output;
+using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Jobs;
+using DistTrain.Cluster.Protocol;
+using DistTrain.Core.Kernels;
+using DistTrain.Core.Models;
+using DistTrain.Core.Training;
+using DistTrain.Data.Evaluation;
+
+namespace DistTrain.Cli.Commands;
+
+/// <summary><c>disttrain train</c>: local-mode training with live progress and a full output folder.</summary>
+public static class TrainCommand
+{
+    public const string Usage = """
+        usage: disttrain train [options]
+        Trains in local mode (one process; parameter server, coordinator and N worker actors) and writes
+        checkpoint.dtck, metrics.jsonl, summary.json, loss.png, accuracy.png and confusion.png to --out.
+
+          --workers N            worker actors (default: processor count)
+          --out DIR              output folder (default: runs/<preset>)
+          --resume CHECKPOINT    continue a run from its checkpoint
+          --verbose              actor log messages at INFO level
+        """ + JobOptions.Help;
+
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    {
+        var cl = CommandLine.Parse("train", args, [.. JobOptions.ValueOptions, "workers", "out", "resume"], [.. JobOptions.Flags, "verbose", "help"]);
+        if (cl.Has("help")) { stdout.WriteLine(Usage); return 0; }
+        var job = JobOptions.Build(cl);
+        var workers = cl.Int("workers", 1, 256) ?? Environment.ProcessorCount;
+        var outDir = Path.GetFullPath(cl.String("out") ?? Path.Combine("runs", job.JobId.Split('-')[0]));
+        var resume = cl.String("resume");
+        if (resume is not null)
+        {
+            if (!File.Exists(resume)) throw new UsageException($"--resume {resume}: no such checkpoint file");
+            var ck = Core.Checkpoints.CheckpointFile.Read(resume);
+            if (ck.Spec.Hash != job.Model.Hash)
+                throw new UsageException($"--resume {resume}: the checkpoint holds a different model (spec {ck.Spec.Hash[..12]}) than this job's (spec {job.Model.Hash[..12]}); resume with the same preset/--model it was trained with");
+            if (ck.Metadata.Epoch >= job.Epochs)
+                throw new UsageException($"--resume {resume}: the checkpoint already completed {ck.Metadata.Epoch} epochs; ask for more with --epochs");
+        }
+
+        // Fail on bad input before anything is written: load the data and build the model here first.
+        var data = new PresetDataLoader().Load(job);
+        var model = new Model(job.Model);
+        CheckCompatible(job, data, model);
+        RunOutput.Validate(outDir);
+        var output = new RunOutput(outDir);
+        job = job with { OutputDirectory = outDir };
+
+        var blas = BlasThreads.ForWorkers(workers);
+        stdout.WriteLine($"disttrain train: {job.JobId}, local mode, {workers} worker{(workers == 1 ? "" : "s")}");
+        stdout.WriteLine($"  data    {Describe(job.Data)}: {data.Train.Count} train / {data.Validation.Count} validation / {data.Test.Count} test samples, {data.ClassNames.Count} classes");
+        stdout.WriteLine($"  model   {model.ParameterCount:N0} parameters, spec {job.Model.Hash[..12]}; {job.Loss}, {job.Optimizer.Kind} lr {job.Optimizer.LearningRate}");
+        stdout.WriteLine($"  run     {job.Epochs} epochs, batch {job.BatchSize}, seed {job.Seed} -> {outDir}");
+        stdout.WriteLine($"  gemm    {Gemm.Describe()}{blas}");
+
+        var renderer = stdout == System.Console.Out ? ProgressRenderer.ForConsole(job.Epochs) : new ProgressRenderer(stdout, isInteractive: false, job.Epochs);
+        var history = new List<EpochMetrics>();
+        void OnEvent(object e)
+        {
+            switch (e)
+            {
+                case StepProgressed s: renderer.OnStep(s.Progress); break;
+                case EpochCompleted ep:
+                    lock (history) history.Add(ep.Metrics);
+                    output.AppendEpoch(ep.Metrics);
+                    renderer.OnEpoch(ep.Metrics);
+                    break;
+                case WorkerLeft w: renderer.OnMessage($"worker {w.WorkerId} left: {w.Reason}"); break;
+            }
+        }
+
+        var shared = new SharedDataLoader(data);
+        TrainingCompleted done;
+        try
+        {
+            done = await LocalMode.RunAsync(job, workers, shared, OnEvent, resume, cl.Has("verbose") ? "INFO" : "WARNING", cancel);
+        }
+        catch (TrainingFailedException e)
+        {
+            stderr.WriteLine($"error: training failed: {e.Reason}");
+            return 1;
+        }
+
+        var report = new ClassificationReport(done.TestLabels, done.TestPredictions, done.ClassNames);
+        List<EpochMetrics> epochs;
+        lock (history) epochs = [.. history];
+        var summary = Summaries.From(job, done, report, "local", workers);
+        output.WriteSummary(summary);
+        var plots = output.WritePlots(epochs, report.ConfusionMatrix, done.ClassNames);
+        stdout.WriteLine();
+        stdout.WriteLine(report.ToString());
+        stdout.WriteLine($"test accuracy {done.TestAccuracy:0.0000} ({done.TestLabels.Length} samples), test loss {done.TestLoss:0.0000}, " +
+                         $"{done.Epochs} epochs{(done.StoppedEarly ? " (stopped early)" : "")}, {done.SamplesPerSecond:N0} samples/s");
+        stdout.WriteLine($"parameters sha256 {done.ParametersSha256}");
+        stdout.WriteLine($"wrote {outDir}: {Path.GetFileName(done.CheckpointPath)}, {RunOutput.MetricsFile}, {RunOutput.SummaryFile}, {string.Join(", ", plots.Select(Path.GetFileName))}");
+        return 0;
+    }
+
+    internal static void CheckCompatible(TrainingJob job, JobData data, Model model)
+    {
+        if (!data.Train.SampleShape.Equals(model.InputShape))
+            throw new UsageException($"the model expects inputs of shape {model.InputShape} but the data's samples have shape {data.Train.SampleShape}; fix input_shape in the model spec");
+        if (model.OutputShape.Size != data.ClassNames.Count)
+            throw new UsageException($"the model outputs {model.OutputShape.Size} values but the data has {data.ClassNames.Count} classes ({string.Join(", ", data.ClassNames)}); make the last dense layer {data.ClassNames.Count} units");
+        if (data.Train.Count == 0) throw new UsageException($"the training split of {Describe(job.Data)} is empty");
+    }
+
+    internal static string Describe(DataSpec d) => d.Kind switch
+    {
+        "penguins" => d.Path is null ? "penguins (bundled)" : $"penguins ({d.Path})",
+        "fashion-mnist" => $"fashion-mnist ({d.Path ?? PresetDataLoader.DefaultFashionFolder})",
+        "shapes" => $"shapes ({d.Count} synthetic {d.ImageSize}x{d.ImageSize} images)",
+        _ => $"{d.Kind} ({d.Path})",
+    };
+}
+
+/// <summary>In local mode every worker shares the data the CLI already loaded (datasets are read-only).</summary>
+internal sealed class SharedDataLoader(JobData data) : IJobDataLoader
+{
+    public JobData Load(TrainingJob job) => data;
+}
