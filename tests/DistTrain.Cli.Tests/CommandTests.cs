@@ -1,0 +1,138 @@
+using System.Text.Json;
+
+namespace DistTrain.Cli.Tests;
+
+/// <summary>The disttrain commands end to end, in-process: exit codes, console output and files.</summary>
+public class CommandTests
+{
+    private static async Task<(int Exit, string Out, string Err)> Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var exit = await Program.RunAsync(args, stdout, stderr);
+        return (exit, stdout.ToString(), stderr.ToString());
+    }
+
+    private static JsonElement Summary(string folder) => JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "summary.json"))).RootElement;
+
+    [Fact]
+    public async Task Train_with_defaults_learns_the_penguins_and_writes_every_output_file()
+    {
+        using var tmp = new TempFolder();
+        var (exit, output, err) = await Run("train", "--out", tmp.Path, "--workers", "2");
+        Assert.True(exit == 0, err);
+        foreach (var f in new[] { "checkpoint.dtck", "metrics.jsonl", "summary.json", "loss.png", "accuracy.png", "confusion.png" })
+            Assert.True(File.Exists(tmp.File(f)), $"{f} missing");
+        var summary = Summary(tmp.Path);
+        Assert.True(summary.GetProperty("test_accuracy").GetDouble() >= 0.95);
+        Assert.Equal("local", summary.GetProperty("mode").GetString());
+        Assert.Equal(2, summary.GetProperty("workers").GetInt32());
+        Assert.Equal(64, summary.GetProperty("parameters_sha256").GetString()!.Length);
+        Assert.Equal(100, File.ReadAllLines(tmp.File("metrics.jsonl")).Length);
+        // Plain progress (not a terminal): one line per epoch, then the result.
+        Assert.Contains("epoch 100/100 train_loss=", output);
+        Assert.Contains("test accuracy 0.9", output);
+    }
+
+    [Fact]
+    public async Task Evaluate_rebuilds_the_test_split_and_reproduces_the_training_summary()
+    {
+        using var tmp = new TempFolder();
+        Assert.Equal(0, (await Run("train", "--out", tmp.Path, "--epochs", "30")).Exit);
+        var expected = Summary(tmp.Path).GetProperty("test_accuracy").GetDouble();
+        var (exit, output, err) = await Run("evaluate", "--checkpoint", tmp.File("checkpoint.dtck"));
+        Assert.True(exit == 0, err);
+        Assert.Contains($"accuracy {expected:0.0000}", output);
+        Assert.Contains("confusion matrix", output);
+    }
+
+    [Fact]
+    public async Task Predict_prints_class_probabilities_in_the_course_notes_form()
+    {
+        using var tmp = new TempFolder();
+        Assert.Equal(0, (await Run("train", "--out", tmp.Path)).Exit);
+        var (exit, output, err) = await Run("predict", "--checkpoint", tmp.File("checkpoint.dtck"),
+            "--values", "39.1,18.7,181,3750", "--values", "50,15.2,218,5700");
+        Assert.True(exit == 0, err);
+        var lines = output.Trim().Split('\n');
+        Assert.Equal(2, lines.Length);
+        Assert.Contains("y = [P(Adelie), P(Gentoo), P(Chinstrap)] = [", lines[0]);
+        Assert.EndsWith("-> Adelie", lines[0].Trim());
+        Assert.EndsWith("-> Gentoo", lines[1].Trim());
+        var probs = lines[0].Split("= [")[2].Split(']')[0].Split(", ").Select(double.Parse).ToArray();
+        Assert.Equal(1.0, probs.Sum(), 3);
+    }
+
+    [Fact]
+    public async Task Resuming_from_a_checkpoint_gives_the_parameters_of_the_uninterrupted_run()
+    {
+        using var full = new TempFolder();
+        using var half = new TempFolder();
+        Assert.Equal(0, (await Run("train", "--out", full.Path, "--epochs", "6", "--workers", "2")).Exit);
+        Assert.Equal(0, (await Run("train", "--out", half.Path, "--epochs", "3", "--workers", "2")).Exit);
+        var (exit, _, err) = await Run("train", "--out", half.Path, "--epochs", "6", "--workers", "2", "--resume", half.File("checkpoint.dtck"));
+        Assert.True(exit == 0, err);
+        Assert.Equal(Summary(full.Path).GetProperty("parameters_sha256").GetString(), Summary(half.Path).GetProperty("parameters_sha256").GetString());
+        Assert.Equal(6, File.ReadAllLines(half.File("metrics.jsonl")).Length);
+    }
+
+    [Theory]
+    [InlineData("unknown command", "fly")]
+    [InlineData("unknown option --nope", "train", "--nope", "1")]
+    [InlineData("Unknown preset 'mnist'", "train", "--preset", "mnist")]
+    [InlineData("--epochs must be a whole number", "train", "--epochs", "ten")]
+    [InlineData("--batch-size must be between 1", "train", "--batch-size", "0")]
+    [InlineData("--data /no/such.csv: no such file", "train", "--data", "/no/such.csv")]
+    [InlineData("Unknown optimizer 'rmsprop'", "train", "--optimizer", "rmsprop")]
+    [InlineData("--checkpoint FILE is required", "evaluate")]
+    [InlineData("nothing to predict", "predict", "--checkpoint", "CHECKPOINT")]
+    public async Task Bad_input_exits_with_code_2_and_a_message_that_names_it(string expected, params string[] args)
+    {
+        using var tmp = new TempFolder();
+        if (args.Contains("CHECKPOINT"))
+        {
+            Assert.Equal(0, (await Run("train", "--out", tmp.Path, "--epochs", "1")).Exit);
+            args = args.Select(a => a == "CHECKPOINT" ? tmp.File("checkpoint.dtck") : a).ToArray();
+        }
+        var outDir = Path.Combine(tmp.Path, "out");
+        var withOut = args[0] == "train" ? [.. args, "--out", outDir] : args;
+        var (exit, _, err) = await Run(withOut);
+        Assert.Equal(2, exit);
+        Assert.Contains(expected, err);
+        Assert.False(Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(), "bad input left files behind");
+    }
+
+    [Fact]
+    public async Task A_csv_with_wrong_columns_is_refused_naming_the_file_and_column()
+    {
+        using var tmp = new TempFolder();
+        File.WriteAllText(tmp.File("bad.csv"), "a,b,label\n1,2,x\n3,4,y\n");
+        var outDir = tmp.File("out");
+        var (exit, _, err) = await Run("train", "--data", tmp.File("bad.csv"), "--label", "label", "--features", "a,c", "--out", outDir);
+        Assert.Equal(2, exit);
+        Assert.Contains("bad.csv", err);
+        Assert.Contains("'c'", err);
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
+    public async Task Resuming_from_a_checkpoint_of_another_model_is_refused()
+    {
+        using var tmp = new TempFolder();
+        Assert.Equal(0, (await Run("train", "--out", tmp.Path, "--epochs", "1")).Exit);
+        File.WriteAllText(tmp.File("other.json"), """{"input_shape":[4],"layers":[{"type":"dense","units":7},{"type":"dense","units":3}]}""");
+        var (exit, _, err) = await Run("train", "--model", tmp.File("other.json"), "--data", "../../../../../data/penguins.csv", "--label", "species",
+            "--features", "bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g", "--resume", tmp.File("checkpoint.dtck"), "--out", tmp.File("o2"));
+        Assert.Equal(2, exit);
+        Assert.Contains("holds a different model", err);
+    }
+
+    [Fact]
+    public async Task Summary_prints_the_model_table_with_parameter_counts()
+    {
+        var (exit, output, _) = await Run("summary", "--preset", "penguins");
+        Assert.Equal(0, exit);
+        Assert.Contains("dense_0 (Dense)", output);
+        Assert.Contains("Total params: 73", output); // (4*5+5) + (5*5+5) + (5*3+3)
+    }
+}
