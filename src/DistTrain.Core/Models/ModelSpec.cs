@@ -52,7 +52,8 @@ public sealed record ModelSpec
         return spec;
     }
 
-    /// <summary>Lower-case hex SHA-256 of the canonical JSON.</summary>
+    /// <summary>Lower-case hex SHA-256 of the canonical JSON. Not serialised itself (it is computed from the JSON).</summary>
+    [JsonIgnore]
     public string Hash => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ToJson())));
 
     public bool Equals(ModelSpec? other) => other is not null && ToJson() == other.ToJson();
