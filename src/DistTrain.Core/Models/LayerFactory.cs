@@ -15,6 +15,12 @@ public static class LayerFactory
             FlattenSpec => new Flatten(name, input),
             ActivationSpec { Kind: ActivationKind.ReLU } => new ReLU(name, input),
             ActivationSpec { Kind: ActivationKind.Softmax } => new Softmax(name, input),
+            ActivationSpec { Kind: ActivationKind.Sigmoid } => new Sigmoid(name, input),
+            ActivationSpec { Kind: ActivationKind.Tanh } => new Tanh(name, input),
+            Conv2DSpec c => new Conv2D(name, input, c.Filters, c.KernelSize, c.Stride, c.Padding, c.Init),
+            MaxPool2DSpec m => new MaxPool2D(name, input, m.PoolSize, m.Stride ?? m.PoolSize),
+            DropoutSpec d => new Dropout(name, input, d.Rate),
+            SpatialDropoutSpec s => new SpatialDropout(name, input, s.Rate),
             // LAYER-FACTORY-CASES (one line per layer type)
             _ => throw new NotSupportedException($"Layer {index} ({spec.GetType().Name}) is not supported by this build."),
         };
