@@ -77,3 +77,36 @@ public static class TestJobs
         new(id, new DataSpec("blobs"), Mlp, LossKind.SoftmaxCrossEntropy, optimizer ?? new OptimizerSpec(OptimizerKind.Adam, 0.01f),
             epochs, batch, seed);
 }
+
+/// <summary>
+/// Blob data whose training batches from epoch 1 on wait for <see cref="Gate"/>: a worker using it stays
+/// inside a step until the test opens the gate, so membership changes land mid-step deterministically.
+/// </summary>
+public sealed class GatedBlobLoader : IJobDataLoader
+{
+    public ManualResetEventSlim Gate { get; } = new(false);
+
+    public JobData Load(TrainingJob job)
+    {
+        var inner = new BlobLoader().Load(job);
+        return inner with { Train = new GatedDataset(inner.Train, Gate) };
+    }
+
+    private sealed class GatedDataset(IDataset inner, ManualResetEventSlim gate) : IDataset
+    {
+        public int Count => inner.Count;
+
+        public TensorShape SampleShape => inner.SampleShape;
+
+        public IReadOnlyList<string> ClassNames => inner.ClassNames;
+
+        public int Label(int index) => inner.Label(index);
+
+        public void CopyInputs(ReadOnlySpan<int> indices, Span<float> destination, in BatchContext ctx)
+        {
+            if (ctx.Training && ctx.Epoch >= 1 && !gate.Wait(TimeSpan.FromSeconds(30)))
+                throw new TimeoutException("the test never opened the gate");
+            inner.CopyInputs(indices, destination, ctx);
+        }
+    }
+}

@@ -325,7 +325,7 @@ public sealed class CoordinatorActor : ReceiveActor
         var metrics = new EpochMetrics(s.Epoch + 1, t.LossSum / t.Samples, (double)t.Correct / t.Samples, valLoss, valAccuracy,
             t.Samples / Math.Max(seconds, 1e-9), seconds, _version, 0f);
         _history.Add(metrics);
-        Publish(new EpochCompleted(_job!.JobId, metrics, _workers.Ready().Count));
+        Publish(new EpochCompleted(_job!.JobId, metrics, _workers.Ready().Count, t.Samples));
         var finished = s.CompleteEpoch(valLoss);
         if (!finished && _job.OutputDirectory is not null && _job.CheckpointEvery > 0 && s.Epoch % _job.CheckpointEvery == 0)
             RequestCheckpoint();

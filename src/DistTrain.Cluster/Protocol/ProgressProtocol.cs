@@ -18,7 +18,8 @@ public sealed record JobStarted(string JobId, int Workers, int TrainSamples, int
 
 public sealed record StepProgressed(string JobId, StepProgress Progress) : IDistTrainMessage;
 
-public sealed record EpochCompleted(string JobId, EpochMetrics Metrics, int Workers) : IDistTrainMessage;
+/// <summary>An epoch ended; Samples is how many training samples its steps counted (each exactly once: the training split's size).</summary>
+public sealed record EpochCompleted(string JobId, EpochMetrics Metrics, int Workers, int Samples) : IDistTrainMessage;
 
 /// <summary>Final figures of a finished job; TestPredictions[i] is the predicted class of test sample i.</summary>
 public sealed record TrainingCompleted(string JobId, int Epochs, long Steps, double TestLoss, double TestAccuracy, int[] TestLabels,
