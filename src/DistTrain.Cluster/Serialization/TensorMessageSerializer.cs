@@ -1,0 +1,234 @@
+using System.Runtime.Serialization;
+using Akka.Actor;
+using Akka.Serialization;
+using DistTrain.Cluster.Protocol;
+
+namespace DistTrain.Cluster.Serialization;
+
+/// <summary>
+/// Raw-bytes serializer for the tensor-carrying messages (<see cref="ITensorMessage"/>) and for
+/// <see cref="TensorChunk"/>. Identifier <see cref="Id"/> = 7401 (Akka reserves 0–100; this number must
+/// never change and never be reused, or nodes of different builds misread each other).
+/// <para>
+/// Every message is: one format-version byte (<see cref="FormatVersion"/>), then its fields in declaration
+/// order, little-endian: int32/int64/uint64/float64 as such, strings as int32 UTF-8 byte count + bytes,
+/// float[]/int[]/byte[] as int32 element count + raw elements; no field may be null. The float payload is
+/// copied once each way (<c>MemoryMarshal.AsBytes</c>), and <see cref="ToBinary"/> computes the exact size
+/// first, so the returned array is the only buffer.
+/// </para>
+/// <para>
+/// Manifests: CG <see cref="ComputeGradients"/>, GC <see cref="GradientsComputed"/>, PS
+/// <see cref="ParametersSnapshot"/>, ES <see cref="EvaluateShard"/>, TC <see cref="TensorChunk"/>. Any
+/// problem while reading (unknown manifest, wrong version, truncated or malformed bytes, trailing bytes)
+/// throws <see cref="SerializationException"/>: Akka.Remote drops such a message with a log line, whereas any
+/// other exception type tears down the TCP association.
+/// </para>
+/// </summary>
+public sealed class TensorMessageSerializer : SerializerWithStringManifest
+{
+    public const int Id = 7401;
+
+    public const byte FormatVersion = 1;
+
+    public const string ComputeGradientsManifest = "CG";
+    public const string GradientsComputedManifest = "GC";
+    public const string ParametersSnapshotManifest = "PS";
+    public const string EvaluateShardManifest = "ES";
+    public const string TensorChunkManifest = "TC";
+
+    public TensorMessageSerializer(ExtendedActorSystem system) : base(system)
+    {
+    }
+
+    public override int Identifier => Id;
+
+    public override string Manifest(object o) => ManifestOf(o);
+
+    public static string ManifestOf(object o) => o switch
+    {
+        ComputeGradients => ComputeGradientsManifest,
+        GradientsComputed => GradientsComputedManifest,
+        ParametersSnapshot => ParametersSnapshotManifest,
+        EvaluateShard => EvaluateShardManifest,
+        TensorChunk => TensorChunkManifest,
+        _ => throw Unsupported(o),
+    };
+
+    /// <summary>The exact number of bytes <see cref="ToBinary"/> produces for <paramref name="o"/>, without serializing it.</summary>
+    public static int SizeOf(object o) => 1 + o switch
+    {
+        ComputeGradients m => S(m.JobId, "CG", "JobId") + 8 + 4 * 4 + 8 + S(m.SampleIds, "CG", "SampleIds") + S(m.Parameters, "CG", "Parameters"),
+        GradientsComputed m => S(m.JobId, "GC", "JobId") + 8 + 3 * 4 + S(m.WorkerId, "GC", "WorkerId") + 4 + 8 + 4 + S(m.Gradient, "GC", "Gradient"),
+        ParametersSnapshot m => S(m.JobId, "PS", "JobId") + 8 + S(m.Parameters, "PS", "Parameters"),
+        EvaluateShard m => S(m.JobId, "ES", "JobId") + 8 + 3 * 4 + S(m.Parameters, "ES", "Parameters"),
+        TensorChunk m => 16 + 2 * 4 + S(m.TargetPath, "TC", "TargetPath") + 4 + S(m.Manifest, "TC", "Manifest") + S(m.Bytes, "TC", "Bytes"),
+        _ => throw Unsupported(o),
+    };
+
+    private static int S(string? s, string manifest, string field) => WireWriter.SizeOf(s, TypeName(manifest)!, field);
+
+    private static int S(float[]? a, string manifest, string field) => WireWriter.SizeOf(a, TypeName(manifest)!, field);
+
+    private static int S(int[]? a, string manifest, string field) => WireWriter.SizeOf(a, TypeName(manifest)!, field);
+
+    private static int S(byte[]? a, string manifest, string field) => WireWriter.SizeOf(a, TypeName(manifest)!, field);
+
+    /// <summary>The message type a manifest stands for, or null when the manifest is unknown.</summary>
+    public static string? TypeName(string manifest) => manifest switch
+    {
+        ComputeGradientsManifest => nameof(ComputeGradients),
+        GradientsComputedManifest => nameof(GradientsComputed),
+        ParametersSnapshotManifest => nameof(ParametersSnapshot),
+        EvaluateShardManifest => nameof(EvaluateShard),
+        TensorChunkManifest => nameof(TensorChunk),
+        _ => null,
+    };
+
+    public override byte[] ToBinary(object obj) => Encode(obj);
+
+    /// <summary>The serialized form of a tensor message or chunk (what <see cref="ToBinary"/> returns), exactly sized.</summary>
+    public static byte[] Encode(object obj)
+    {
+        var bytes = GC.AllocateUninitializedArray<byte>(SizeOf(obj));
+        var w = new WireWriter(bytes);
+        w.Byte(FormatVersion);
+        switch (obj)
+        {
+            case ComputeGradients m:
+                w.String(m.JobId);
+                w.Int64(m.Version);
+                w.Int32(m.Attempt);
+                w.Int32(m.Epoch);
+                w.Int32(m.Step);
+                w.Int32(m.ShardIndex);
+                w.UInt64(m.Seed);
+                w.Ints(m.SampleIds);
+                w.Floats(m.Parameters);
+                break;
+            case GradientsComputed m:
+                w.String(m.JobId);
+                w.Int64(m.Version);
+                w.Int32(m.Attempt);
+                w.Int32(m.Step);
+                w.Int32(m.ShardIndex);
+                w.String(m.WorkerId);
+                w.Int32(m.Samples);
+                w.Double(m.LossSum);
+                w.Int32(m.Correct);
+                w.Floats(m.Gradient);
+                break;
+            case ParametersSnapshot m:
+                w.String(m.JobId);
+                w.Int64(m.Version);
+                w.Floats(m.Parameters);
+                break;
+            case EvaluateShard m:
+                w.String(m.JobId);
+                w.Int64(m.Version);
+                w.Int32((int)m.Split);
+                w.Int32(m.Start);
+                w.Int32(m.Length);
+                w.Floats(m.Parameters);
+                break;
+            case TensorChunk m:
+                w.Guid(m.TransferId);
+                w.Int32(m.Index);
+                w.Int32(m.Count);
+                w.String(m.TargetPath);
+                w.Int32(m.SerializerId);
+                w.String(m.Manifest);
+                w.Bytes(m.Bytes);
+                break;
+        }
+        if (w.Position != bytes.Length)
+            throw new InvalidOperationException($"{obj.GetType().Name}: wrote {w.Position} bytes but sized {bytes.Length}; SizeOf and ToBinary disagree.");
+        return bytes;
+    }
+
+    public override object FromBinary(byte[] bytes, string manifest) => Decode(bytes, manifest);
+
+    /// <summary>Decodes from any span (e.g. a pooled reassembly buffer).</summary>
+    public static object Decode(ReadOnlySpan<byte> bytes, string manifest)
+    {
+        var type = TypeName(manifest) ?? throw new SerializationException(
+            $"DistTrain tensor serializer (id {Id}): unknown manifest '{manifest}'; expected one of CG, GC, PS, ES, TC. " +
+            "Is the sender running a newer build?");
+        var r = new WireReader(bytes, type);
+        var version = r.Byte("format version");
+        if (version != FormatVersion)
+            throw r.Error("format version", 0, $"expected format version {FormatVersion}, found {version}");
+        object result;
+        switch (manifest)
+        {
+            case ComputeGradientsManifest:
+            {
+                var jobId = r.String("JobId");
+                var ver = r.Int64("Version");
+                var attempt = r.Int32("Attempt");
+                var epoch = r.Int32("Epoch");
+                var step = r.Int32("Step");
+                var shard = r.Int32("ShardIndex");
+                var seed = r.UInt64("Seed");
+                var ids = r.Ints("SampleIds");
+                var parameters = r.Floats("Parameters");
+                result = new ComputeGradients(jobId, ver, attempt, epoch, step, shard, ids, seed, parameters);
+                break;
+            }
+            case GradientsComputedManifest:
+            {
+                var jobId = r.String("JobId");
+                var ver = r.Int64("Version");
+                var attempt = r.Int32("Attempt");
+                var step = r.Int32("Step");
+                var shard = r.Int32("ShardIndex");
+                var worker = r.String("WorkerId");
+                var samples = r.Int32("Samples");
+                var loss = r.Double("LossSum");
+                var correct = r.Int32("Correct");
+                var gradient = r.Floats("Gradient");
+                result = new GradientsComputed(jobId, ver, attempt, step, shard, worker, gradient, samples, loss, correct);
+                break;
+            }
+            case ParametersSnapshotManifest:
+            {
+                var jobId = r.String("JobId");
+                var ver = r.Int64("Version");
+                var parameters = r.Floats("Parameters");
+                result = new ParametersSnapshot(jobId, ver, parameters);
+                break;
+            }
+            case EvaluateShardManifest:
+            {
+                var jobId = r.String("JobId");
+                var ver = r.Int64("Version");
+                var at = r.Position;
+                var split = r.Int32("Split");
+                if (!Enum.IsDefined((DataSplit)split))
+                    throw r.Error("Split", at, $"expected a DataSplit (0 = Train, 1 = Validation, 2 = Test), found {split}");
+                var start = r.Int32("Start");
+                var length = r.Int32("Length");
+                var parameters = r.Floats("Parameters");
+                result = new EvaluateShard(jobId, ver, (DataSplit)split, start, length, parameters);
+                break;
+            }
+            default:
+            {
+                var id = r.Guid("TransferId");
+                var index = r.Int32("Index");
+                var count = r.Int32("Count");
+                var target = r.String("TargetPath");
+                var serializerId = r.Int32("SerializerId");
+                var innerManifest = r.String("Manifest");
+                var payload = r.Bytes("Bytes");
+                result = new TensorChunk(id, index, count, target, serializerId, innerManifest, payload);
+                break;
+            }
+        }
+        r.End();
+        return result;
+    }
+
+    private static ArgumentException Unsupported(object? o) => new(
+        $"DistTrain tensor serializer (id {Id}) cannot serialize {o?.GetType().FullName ?? "null"}; it handles ComputeGradients, " +
+        "GradientsComputed, ParametersSnapshot, EvaluateShard and TensorChunk. Check the serialization-bindings in cluster-config/base.conf.");
+}

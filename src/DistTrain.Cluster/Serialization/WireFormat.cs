@@ -1,0 +1,191 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Runtime.Serialization;
+using System.Text;
+
+namespace DistTrain.Cluster.Serialization;
+
+/// <summary>
+/// Little-endian field writer over an exactly-sized buffer. Arrays are written as an int32 element
+/// count followed by the raw elements; strings as an int32 UTF-8 byte count followed by the bytes. No
+/// field may be null (the records declare none nullable; a null is refused when sizing, at the sender).
+/// Sizes come from the matching <c>SizeOf</c> helpers, so the caller allocates once.
+/// </summary>
+internal ref struct WireWriter(Span<byte> buffer)
+{
+    private readonly Span<byte> _buffer = buffer;
+
+    public int Position { get; private set; }
+
+    public static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    public static int SizeOf(string? s, string type, string field) => 4 + Utf8.GetByteCount(s ?? throw Null(type, field));
+
+    public static int SizeOf(float[]? a, string type, string field) => 4 + checked((a ?? throw Null(type, field)).Length * sizeof(float));
+
+    public static int SizeOf(int[]? a, string type, string field) => 4 + checked((a ?? throw Null(type, field)).Length * sizeof(int));
+
+    public static int SizeOf(byte[]? a, string type, string field) => 4 + (a ?? throw Null(type, field)).Length;
+
+    private static ArgumentNullException Null(string type, string field) =>
+        new(field, $"{type}.{field} is null; the tensor serializer sends every field and refuses nulls.");
+
+    public void Byte(byte v) => _buffer[Position++] = v;
+
+    public void Int32(int v)
+    {
+        BinaryPrimitives.WriteInt32LittleEndian(_buffer[Position..], v);
+        Position += 4;
+    }
+
+    public void Int64(long v)
+    {
+        BinaryPrimitives.WriteInt64LittleEndian(_buffer[Position..], v);
+        Position += 8;
+    }
+
+    public void UInt64(ulong v)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(_buffer[Position..], v);
+        Position += 8;
+    }
+
+    public void Double(double v)
+    {
+        BinaryPrimitives.WriteDoubleLittleEndian(_buffer[Position..], v);
+        Position += 8;
+    }
+
+    public void Guid(Guid v)
+    {
+        v.TryWriteBytes(_buffer.Slice(Position, 16), bigEndian: false, out _);
+        Position += 16;
+    }
+
+    public void String(string s)
+    {
+        var n = Utf8.GetBytes(s, _buffer[(Position + 4)..]);
+        Int32(n);
+        Position += n;
+    }
+
+    public void Floats(float[] a)
+    {
+        Int32(a.Length);
+        var dst = _buffer.Slice(Position, a.Length * sizeof(float));
+        if (BitConverter.IsLittleEndian) MemoryMarshal.AsBytes(a.AsSpan()).CopyTo(dst); // the one copy of the payload
+        else BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<float, int>(a.AsSpan()), MemoryMarshal.Cast<byte, int>(dst));
+        Position += dst.Length;
+    }
+
+    public void Ints(int[] a)
+    {
+        Int32(a.Length);
+        var dst = _buffer.Slice(Position, a.Length * sizeof(int));
+        if (BitConverter.IsLittleEndian) MemoryMarshal.AsBytes(a.AsSpan()).CopyTo(dst);
+        else BinaryPrimitives.ReverseEndianness(a, MemoryMarshal.Cast<byte, int>(dst));
+        Position += dst.Length;
+    }
+
+    public void Bytes(byte[] a)
+    {
+        Int32(a.Length);
+        a.CopyTo(_buffer[Position..]);
+        Position += a.Length;
+    }
+}
+
+/// <summary>
+/// Bounds-checked little-endian reader. Every failure is a <see cref="SerializationException"/> naming
+/// the message type, the field, the offset, what was expected and what was found; a claimed length is
+/// checked against the bytes that remain before anything is allocated.
+/// </summary>
+internal ref struct WireReader(ReadOnlySpan<byte> buffer, string messageType)
+{
+    private readonly ReadOnlySpan<byte> _buffer = buffer;
+    private readonly string _type = messageType;
+
+    public int Position { get; private set; }
+
+    public int Remaining => _buffer.Length - Position;
+
+    public SerializationException Error(string field, int offset, string expectedAndFound) =>
+        new($"{_type}: malformed bytes at offset {offset} (field '{field}'): {expectedAndFound}; message length {_buffer.Length} bytes.");
+
+    private ReadOnlySpan<byte> Take(int n, string field, string what)
+    {
+        if (Remaining < n) throw Error(field, Position, $"expected {what} ({n} bytes), found only {Remaining} bytes left");
+        var s = _buffer.Slice(Position, n);
+        Position += n;
+        return s;
+    }
+
+    public byte Byte(string field) => Take(1, field, "a byte")[0];
+
+    public int Int32(string field) => BinaryPrimitives.ReadInt32LittleEndian(Take(4, field, "an int32"));
+
+    public long Int64(string field) => BinaryPrimitives.ReadInt64LittleEndian(Take(8, field, "an int64"));
+
+    public ulong UInt64(string field) => BinaryPrimitives.ReadUInt64LittleEndian(Take(8, field, "a uint64"));
+
+    public double Double(string field) => BinaryPrimitives.ReadDoubleLittleEndian(Take(8, field, "a float64"));
+
+    public Guid Guid(string field) => new(Take(16, field, "a 16-byte GUID"), bigEndian: false);
+
+    /// <summary>Reads an element count and checks that count × elementSize bytes remain.</summary>
+    private int Count(string field, int elementSize, string elementName)
+    {
+        var at = Position;
+        var n = Int32(field);
+        if (n < 0) throw Error(field, at, $"expected a non-negative {elementName} count, found {n}");
+        if ((long)n * elementSize > Remaining)
+            throw Error(field, at, $"expected at most {Remaining / elementSize} {elementName} (the bytes left), found a count of {n}");
+        return n;
+    }
+
+    public string String(string field)
+    {
+        var at = Position;
+        var n = Count(field, 1, "UTF-8 bytes");
+        var bytes = Take(n, field, "UTF-8 text");
+        try
+        {
+            return WireWriter.Utf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw Error(field, at + 4, $"expected valid UTF-8 text, found invalid bytes ({e.Message})");
+        }
+    }
+
+    public float[] Floats(string field)
+    {
+        var n = Count(field, sizeof(float), "float32 values");
+        var src = Take(n * sizeof(float), field, "float32 values");
+        var a = GC.AllocateUninitializedArray<float>(n);
+        if (BitConverter.IsLittleEndian) src.CopyTo(MemoryMarshal.AsBytes(a.AsSpan())); // the one copy of the payload
+        else BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, int>(src), MemoryMarshal.Cast<float, int>(a.AsSpan()));
+        return a;
+    }
+
+    public int[] Ints(string field)
+    {
+        var n = Count(field, sizeof(int), "int32 values");
+        var src = Take(n * sizeof(int), field, "int32 values");
+        var a = GC.AllocateUninitializedArray<int>(n);
+        if (BitConverter.IsLittleEndian) src.CopyTo(MemoryMarshal.AsBytes(a.AsSpan()));
+        else BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, int>(src), a);
+        return a;
+    }
+
+    public byte[] Bytes(string field)
+    {
+        var n = Count(field, 1, "bytes");
+        return Take(n, field, "bytes").ToArray();
+    }
+
+    public void End()
+    {
+        if (Remaining != 0) throw Error("(end)", Position, $"expected the end of the message, found {Remaining} trailing bytes");
+    }
+}

@@ -1,0 +1,143 @@
+using System.Collections;
+using System.Globalization;
+using System.Text;
+using Akka.Actor;
+using Akka.Configuration;
+
+namespace DistTrain.Cluster.Settings;
+
+/// <summary>
+/// The HOCON configuration of a cluster node: an overrides string (role file, test settings) over
+/// DISTTRAIN_* environment variables over cluster-config/base.conf (embedded in this assembly, so the
+/// <c>disttrain node</c> command needs no files on disk) over Akka's defaults. The variables are applied
+/// here rather than with HOCON <c>${?VAR}</c>, which Akka.NET 1.5.73 does not resolve (see base.conf).
+/// </summary>
+public static class ClusterConfig
+{
+    /// <summary>The ActorSystem name every node of a cluster uses (part of every node address).</summary>
+    public const string SystemName = "disttrain";
+
+    public const string ResourceName = "DistTrain.Cluster.base.conf";
+
+    private const string Tcp = "akka.remote.dot-netty.tcp";
+
+    /// <summary>The environment variables <see cref="Load"/> understands and the keys they set.</summary>
+    public static IReadOnlyList<(string Variable, string Key)> Variables { get; } =
+    [
+        ("DISTTRAIN_HOST", $"{Tcp}.hostname"),
+        ("DISTTRAIN_PORT", $"{Tcp}.port"),
+        ("DISTTRAIN_PUBLIC_HOST", $"{Tcp}.public-hostname"),
+        ("DISTTRAIN_PUBLIC_PORT", $"{Tcp}.public-port"),
+        ("DISTTRAIN_SEEDS", "akka.cluster.seed-nodes"),
+        ("DISTTRAIN_ROLES", "akka.cluster.roles"),
+        ("DISTTRAIN_MIN_MEMBERS", "akka.cluster.min-nr-of-members"),
+        ("DISTTRAIN_LOGLEVEL", "akka.loglevel"),
+    ];
+
+    private static readonly Lazy<string> EmbeddedBase = new(ReadEmbeddedBase);
+
+    /// <summary>The text of cluster-config/base.conf as built into this assembly.</summary>
+    public static string BaseText => EmbeddedBase.Value;
+
+    public static Config Base => ConfigurationFactory.ParseString(BaseText);
+
+    /// <summary>
+    /// overrides → environment → base.conf. <paramref name="environment"/> defaults to the process
+    /// environment; pass a dictionary to make the result independent of it (tests).
+    /// </summary>
+    public static Config Load(string? overrides = null, IReadOnlyDictionary<string, string?>? environment = null)
+    {
+        environment ??= ProcessEnvironment();
+        var config = ConfigurationFactory.ParseString(EnvironmentHocon(environment)).WithFallback(Base);
+        if (!string.IsNullOrWhiteSpace(overrides)) config = ConfigurationFactory.ParseString(overrides).WithFallback(config);
+        return config;
+    }
+
+    /// <summary>
+    /// The HOCON layer for the DISTTRAIN_* variables that are set (empty values count as unset). Throws an
+    /// ArgumentException naming the variable, what it expects and what it found.
+    /// </summary>
+    public static string EnvironmentHocon(IReadOnlyDictionary<string, string?> environment)
+    {
+        var sb = new StringBuilder();
+        foreach (var (variable, key) in Variables)
+        {
+            if (!environment.TryGetValue(variable, out var raw) || string.IsNullOrWhiteSpace(raw)) continue;
+            var value = raw.Trim();
+            var hocon = variable switch
+            {
+                "DISTTRAIN_HOST" or "DISTTRAIN_PUBLIC_HOST" => Quote(HostName(variable, value)),
+                "DISTTRAIN_PORT" or "DISTTRAIN_PUBLIC_PORT" => Integer(variable, value, 0, 65535, "a TCP port").ToString(CultureInfo.InvariantCulture),
+                "DISTTRAIN_MIN_MEMBERS" => Integer(variable, value, 1, 10_000, "a member count").ToString(CultureInfo.InvariantCulture),
+                "DISTTRAIN_SEEDS" => List(variable, value, Seed),
+                "DISTTRAIN_ROLES" => List(variable, value, Role),
+                "DISTTRAIN_LOGLEVEL" => LogLevel(variable, value),
+                _ => throw new InvalidOperationException(variable),
+            };
+            sb.Append(key).Append(" = ").Append(hocon).Append('\n');
+        }
+        return sb.ToString();
+    }
+
+    private static Dictionary<string, string?> ProcessEnvironment()
+    {
+        var env = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (DictionaryEntry e in Environment.GetEnvironmentVariables())
+            if (e.Key is string k && k.StartsWith("DISTTRAIN_", StringComparison.Ordinal)) env[k] = e.Value as string;
+        return env;
+    }
+
+    private static string ReadEmbeddedBase()
+    {
+        using var stream = typeof(ClusterConfig).Assembly.GetManifestResourceStream(ResourceName)
+            ?? throw new InvalidOperationException($"embedded resource {ResourceName} is missing from {typeof(ClusterConfig).Assembly.FullName}");
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        return reader.ReadToEnd();
+    }
+
+    private static string Quote(string s) => "\"" + s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+
+    private static string HostName(string variable, string value)
+    {
+        foreach (var c in value)
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' or ':'))
+                throw new ArgumentException($"{variable} must be a host name or IP address (letters, digits, '.', '-', '_', ':'), found '{value}'");
+        return value;
+    }
+
+    private static int Integer(string variable, string value, int min, int max, string what) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
+            ? n
+            : throw new ArgumentException($"{variable} must be {what}, a whole number in {min}..{max}; found '{value}'");
+
+    private static string List(string variable, string value, Func<string, string, string> item)
+    {
+        var parts = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var items = new string[parts.Length];
+        for (var i = 0; i < parts.Length; i++) items[i] = Quote(item(variable, parts[i]));
+        return "[" + string.Join(", ", items) + "]";
+    }
+
+    private static string Seed(string variable, string value)
+    {
+        if (!Address.TryParse(value, out var address) || address.Host is null || address.Port is null)
+            throw new ArgumentException($"{variable} must list seed addresses like akka.tcp://{SystemName}@seed:4053, found '{value}'");
+        if (address.System != SystemName)
+            throw new ArgumentException($"{variable}: seed '{value}' names actor system '{address.System}', but every node runs '{SystemName}'");
+        return value;
+    }
+
+    private static string Role(string variable, string value)
+    {
+        foreach (var c in value)
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+                throw new ArgumentException($"{variable} must list role names (letters, digits, '-', '_'), found '{value}'");
+        return value;
+    }
+
+    private static string LogLevel(string variable, string value) => value.ToUpperInvariant() switch
+    {
+        "DEBUG" or "INFO" or "WARNING" or "ERROR" or "OFF" => value.ToUpperInvariant(),
+        _ => throw new ArgumentException($"{variable} must be DEBUG, INFO, WARNING, ERROR or OFF, found '{value}'"),
+    };
+}
