@@ -42,7 +42,8 @@ public static class Program
                 "evaluate" => InspectCommands.Evaluate(rest, stdout),
                 "predict" => InspectCommands.Predict(rest, stdout),
                 "summary" => InspectCommands.Summary(rest, stdout),
-                // NODE-COMMANDS
+                "node" => await NodeCommands.NodeAsync(rest, stdout, stderr, cancel),
+                "submit" => await NodeCommands.SubmitAsync(rest, stdout, stderr, cancel),
                 "help" or "--help" or "-h" => Help(stdout),
                 _ => throw new UsageException($"unknown command '{command}'"),
             };

@@ -290,7 +290,7 @@ public sealed class CoordinatorActor : ReceiveActor
         {
             var (start, length) = EpochSchedule.Shard(count, shards, i);
             _evalPending[start] = (length, ready[i].Id);
-            ready[i].Handle.Tell(new EvaluateShard(_job.JobId, _evalVersion, _evalSplit, start, length, _evalParameters));
+            Wire.Send(Context, ready[i].Handle, new EvaluateShard(_job.JobId, _evalVersion, _evalSplit, start, length, _evalParameters));
         }
     }
 
@@ -422,7 +422,7 @@ public sealed class CoordinatorActor : ReceiveActor
             {
                 var target = ready[i++ % ready.Count];
                 _evalPending[start] = (length, target.Id);
-                target.Handle.Tell(new EvaluateShard(_job.JobId, _evalVersion, _evalSplit, start, length, _evalParameters));
+                Wire.Send(Context, target.Handle, new EvaluateShard(_job.JobId, _evalVersion, _evalSplit, start, length, _evalParameters));
             }
         }
     }

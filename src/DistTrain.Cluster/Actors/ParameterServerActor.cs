@@ -37,7 +37,7 @@ public sealed class ParameterServerActor : ReceiveActor
         Receive<GetParameters>(m =>
         {
             if (_model is null || _job?.JobId != m.JobId) return;
-            Sender.Tell(new ParametersSnapshot(m.JobId, _version, (float[])_model.Parameters.Clone()));
+            Wire.Send(Context, Sender, new ParametersSnapshot(m.JobId, _version, (float[])_model.Parameters.Clone()));
         });
         Receive<SaveCheckpoint>(Save);
     }
@@ -100,7 +100,7 @@ public sealed class ParameterServerActor : ReceiveActor
         _model.Parameters.CopyTo(snapshot, 0);
         foreach (var shard in msg.Shards)
         {
-            shard.Worker.Tell(new ComputeGradients(msg.JobId, _version, msg.Attempt, msg.Epoch, msg.Step, shard.ShardIndex, shard.SampleIds, _job.Seed, snapshot));
+            Wire.Send(Context, shard.Worker, new ComputeGradients(msg.JobId, _version, msg.Attempt, msg.Epoch, msg.Step, shard.ShardIndex, shard.SampleIds, _job.Seed, snapshot));
         }
     }
 

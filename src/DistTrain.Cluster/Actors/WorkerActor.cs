@@ -133,7 +133,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         var buffer = _sendBuffers[_nextSendBuffer];
         _nextSendBuffer ^= 1;
         _computer.Model.Gradients.CopyTo(buffer, 0);
-        Sender.Tell(new GradientsComputed(msg.JobId, msg.Version, msg.Attempt, msg.Step, msg.ShardIndex, _workerId, buffer,
+        Wire.Send(Context, Sender, new GradientsComputed(msg.JobId, msg.Version, msg.Attempt, msg.Step, msg.ShardIndex, _workerId, buffer,
             result.Samples, result.LossSum, result.Correct));
     }
 

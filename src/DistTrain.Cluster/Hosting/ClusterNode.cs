@@ -3,6 +3,7 @@ using Akka.Cluster;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
 using DistTrain.Cluster.Jobs;
+using DistTrain.Cluster.Serialization;
 using DistTrain.Cluster.Settings;
 
 namespace DistTrain.Cluster.Hosting;
@@ -53,6 +54,7 @@ public sealed class ClusterNode : IAsyncDisposable
     {
         settings.Validate();
         var system = ActorSystem.Create(settings.SystemName, NodeConfig(settings, baseConfig));
+        ChunkingTransport.Start(system);
         var cluster = Akka.Cluster.Cluster.Get(system);
         // A seed with no seed list joins itself and forms the cluster.
         if (settings.SeedList.Count == 0) cluster.Join(cluster.SelfAddress);

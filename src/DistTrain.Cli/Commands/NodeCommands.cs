@@ -1,0 +1,176 @@
+using System.Runtime.InteropServices;
+using Akka.Actor;
+using DistTrain.Cli.Terminal;
+using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Jobs;
+using DistTrain.Cluster.Protocol;
+using DistTrain.Cluster.Settings;
+
+namespace DistTrain.Cli.Commands;
+
+/// <summary><c>disttrain node</c> (a cluster member) and <c>disttrain submit</c> (send a job to a cluster).</summary>
+public static class NodeCommands
+{
+    public const string NodeUsage = """
+        usage: disttrain node --roles seed|ps|worker[,...] [options]     (every option also from DISTTRAIN_<NAME>)
+          --roles R1,R2          seed: a contact point; ps: parameter server + coordinator singletons; worker: worker actors
+          --host H               bind address (default 127.0.0.1; 0.0.0.0 in containers)          DISTTRAIN_HOST
+          --port P               TCP port (default 4053; 0 = any free port)                         DISTTRAIN_PORT
+          --public-host H        the address other nodes use to reach this one (default: --host)    DISTTRAIN_PUBLIC_HOST
+          --seeds A1,A2          seed addresses, akka.tcp://disttrain@HOST:PORT                      DISTTRAIN_SEEDS
+          --workers N            worker actors on this node (worker role, default 1)               DISTTRAIN_WORKERS
+          --min-workers N        workers a job waits for before its first step (ps, default 1)      DISTTRAIN_MIN_WORKERS
+          --preset NAME / --job FILE.json   (ps) run this job once the workers are ready, then exit DISTTRAIN_PRESET / DISTTRAIN_JOB
+          --out DIR              (ps) results folder; each job writes DIR/<job id>/ (default runs/cluster) DISTTRAIN_OUT
+          --data PATH            data file or folder on this node, overriding the job's               DISTTRAIN_DATA
+          --log-level L          Akka log level (default WARNING)                                    DISTTRAIN_LOG_LEVEL
+        """;
+
+    public const string SubmitUsage = """
+        usage: disttrain submit --seed akka.tcp://disttrain@HOST:PORT [train options]
+        Joins the cluster as a client, submits a training job to the coordinator, streams its progress and
+        prints the result; the ps node writes the checkpoint, metrics, summary and plots to its --out folder.
+        """ + JobOptions.Help;
+
+    private static string? Opt(CommandLine cl, string name) =>
+        cl.String(name) ?? (Environment.GetEnvironmentVariable("DISTTRAIN_" + name.ToUpperInvariant().Replace('-', '_')) is { Length: > 0 } v ? v : null);
+
+    private static int? OptInt(CommandLine cl, string name, int min, int max)
+    {
+        var s = Opt(cl, name);
+        if (s is null) return null;
+        if (!int.TryParse(s, out var v) || v < min || v > max)
+            throw new UsageException($"--{name} / DISTTRAIN_{name.ToUpperInvariant().Replace('-', '_')} must be a whole number in {min}..{max} (got '{s}')");
+        return v;
+    }
+
+    private static string[] List(string? s) => s is null ? [] : s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    public static async Task<int> NodeAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    {
+        var cl = CommandLine.Parse("node", args, ["roles", "host", "port", "public-host", "seeds", "workers", "min-workers", "preset", "job", "out", "data", "log-level"], ["help"]);
+        if (cl.Has("help")) { stdout.WriteLine(NodeUsage); return 0; }
+        var settings = new NodeSettings(
+            List(Opt(cl, "roles")),
+            Opt(cl, "host") ?? "127.0.0.1",
+            OptInt(cl, "port", 0, 65535) ?? 4053,
+            Opt(cl, "public-host"),
+            List(Opt(cl, "seeds")),
+            OptInt(cl, "workers", 0, 256) ?? 1,
+            OptInt(cl, "min-workers", 1, 10_000) ?? 1);
+        try { settings.Validate(); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
+
+        TrainingJob? job = null;
+        if (Opt(cl, "job") is { } jobFile)
+        {
+            if (!File.Exists(jobFile)) throw new UsageException($"--job {jobFile}: no such file");
+            job = JobFile.Read(jobFile);
+        }
+        else if (Opt(cl, "preset") is { } preset)
+        {
+            try { job = Presets.Get(preset); }
+            catch (ArgumentException e) { throw new UsageException(e.Message); }
+        }
+        if (job is not null && !settings.Has("ps")) throw new UsageException("--preset/--job runs on the node with the ps role");
+
+        var outRoot = Path.GetFullPath(Opt(cl, "out") ?? Path.Combine("runs", "cluster"));
+        var loader = new DataPathOverride(new PresetDataLoader(), Opt(cl, "data"));
+        var config = ClusterConfig.Load($"akka.loglevel = {Opt(cl, "log-level") ?? "WARNING"}");
+        await using var node = ClusterNode.Start(settings, config, loader,
+            new CoordinatorSettings(MinimumWorkers: settings.MinWorkers, OutputRoot: outRoot));
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
+        try
+        {
+            await node.WhenUp(stop.Token).WaitAsync(TimeSpan.FromSeconds(60), stop.Token);
+        }
+        catch (TimeoutException)
+        {
+            stderr.WriteLine($"error: could not join the cluster through {string.Join(", ", settings.SeedList)} within 60 s; check that a seed is running and reachable");
+            return 1;
+        }
+        stdout.WriteLine($"node up: {node.Address} roles={string.Join(",", settings.Roles)}");
+        if (settings.Has("ps")) node.System.ActorOf(ResultWriter.Props(node.Coordinator, stdout), "result-writer");
+
+        if (job is not null)
+        {
+            try
+            {
+                var done = await TrainingTopology.RunJob(node.System, node.Coordinator, job).WaitAsync(stop.Token);
+                stdout.WriteLine($"test accuracy {done.TestAccuracy:0.0000}, parameters sha256 {done.ParametersSha256}");
+                await Task.Delay(500, CancellationToken.None); // let the result writer finish its files
+                return 0;
+            }
+            catch (TrainingFailedException e)
+            {
+                stderr.WriteLine($"error: training failed: {e.Reason}");
+                return 1;
+            }
+        }
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            stdout.WriteLine("leaving the cluster");
+        }
+        return 0;
+    }
+
+    public static async Task<int> SubmitAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    {
+        var cl = CommandLine.Parse("submit", args, [.. JobOptions.ValueOptions, "seed", "out", "timeout"], [.. JobOptions.Flags, "help"]);
+        if (cl.Has("help")) { stdout.WriteLine(SubmitUsage); return 0; }
+        var seed = cl.String("seed") ?? Environment.GetEnvironmentVariable("DISTTRAIN_SEEDS")?.Split(',')[0]
+            ?? throw new UsageException("--seed akka.tcp://disttrain@HOST:PORT is required");
+        var job = JobOptions.Build(cl);
+        job = job with { JobId = $"{job.JobId}-{DateTime.UtcNow:yyyyMMddHHmmss}", OutputDirectory = cl.String("out") };
+        var settings = new NodeSettings(["client"], Port: 0, Seeds: [seed], Workers: 0);
+        try { settings.Validate(); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
+        await using var node = ClusterNode.Start(settings, ClusterConfig.Load("akka.loglevel = WARNING"), new PresetDataLoader());
+        try
+        {
+            await node.WhenUp(cancel).WaitAsync(TimeSpan.FromSeconds(30), cancel);
+        }
+        catch (TimeoutException)
+        {
+            stderr.WriteLine($"error: could not join the cluster through {seed} within 30 s; is the seed running?");
+            return 1;
+        }
+        stdout.WriteLine($"submitted {job.JobId} to {seed}");
+        var renderer = stdout == System.Console.Out ? ProgressRenderer.ForConsole(job.Epochs) : new ProgressRenderer(stdout, isInteractive: false, job.Epochs);
+        void OnEvent(object e)
+        {
+            switch (e)
+            {
+                case StepProgressed s: renderer.OnStep(s.Progress); break;
+                case EpochCompleted ep: renderer.OnEpoch(ep.Metrics); break;
+                case JobStarted s: renderer.OnMessage($"training on {s.Workers} workers; results -> {s.Job.OutputDirectory} on the ps node"); break;
+                case WorkerLeft w: renderer.OnMessage($"worker {w.WorkerId} left: {w.Reason}"); break;
+            }
+        }
+        try
+        {
+            var timeout = TimeSpan.FromMinutes(cl.Int("timeout", 1) ?? 24 * 60);
+            var done = await TrainingTopology.RunJob(node.System, node.Coordinator, job, onEvent: OnEvent).WaitAsync(timeout, cancel);
+            stdout.WriteLine($"test accuracy {done.TestAccuracy:0.0000} ({done.TestLabels.Length} samples), {done.Epochs} epochs on {done.Workers} workers, {done.SamplesPerSecond:N0} samples/s");
+            stdout.WriteLine($"parameters sha256 {done.ParametersSha256}");
+            if (done.CheckpointPath is not null) stdout.WriteLine($"checkpoint {done.CheckpointPath} (on the ps node)");
+            return 0;
+        }
+        catch (TrainingFailedException e)
+        {
+            stderr.WriteLine($"error: training failed: {e.Reason}");
+            return 1;
+        }
+    }
+}
+
+/// <summary>A worker node's own data location overrides the path in the job (each node reads its own disk).</summary>
+internal sealed class DataPathOverride(IJobDataLoader inner, string? path) : IJobDataLoader
+{
+    public JobData Load(TrainingJob job) => inner.Load(path is null ? job : job with { Data = job.Data with { Path = path } });
+}

@@ -1,0 +1,57 @@
+using Akka.Configuration;
+using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Jobs;
+using DistTrain.Cluster.Protocol;
+using DistTrain.Cluster.Settings;
+
+namespace DistTrain.Cluster.Tests.Cluster;
+
+/// <summary>
+/// Three ActorSystems in one process, joined into a cluster over real TCP on 127.0.0.1 (port 0), with
+/// every message forced through its serializer: the same actors as local mode, now across a wire.
+/// </summary>
+public class ThreeNodeClusterTests
+{
+    internal static Config TestConfig() => ConfigurationFactory.ParseString("""
+        akka.actor.serialize-messages = on
+        akka.cluster.split-brain-resolver.stable-after = 3s
+        akka.loglevel = WARNING
+        """).WithFallback(ClusterConfig.Load());
+
+    [Fact]
+    public async Task Three_node_cluster_trains_the_penguins_to_at_least_95_percent()
+    {
+        var loader = new PresetDataLoader();
+        await using var ps = ClusterNode.Start(new NodeSettings(["seed", "ps"], Port: 0, MinWorkers: 2), TestConfig(), loader);
+        var seed = ps.Address.ToString();
+        await using var w1 = ClusterNode.Start(new NodeSettings(["worker"], Port: 0, Seeds: [seed], Workers: 1), TestConfig(), loader);
+        await using var w2 = ClusterNode.Start(new NodeSettings(["worker"], Port: 0, Seeds: [seed], Workers: 1), TestConfig(), loader);
+        await Task.WhenAll(ps.WhenUp(), w1.WhenUp(), w2.WhenUp()).WaitAsync(TimeSpan.FromSeconds(30));
+
+        var job = Presets.Get("penguins", seed: 42) with { Epochs = 40 };
+        var events = new List<object>();
+        var done = await TrainingTopology.RunJob(ps.System, ps.Coordinator, job, onEvent: e => { lock (events) events.Add(e); })
+            .WaitAsync(TimeSpan.FromSeconds(120));
+
+        Assert.Equal(2, done.Workers);
+        Assert.True(done.TestAccuracy >= 0.95, $"test accuracy {done.TestAccuracy:0.000}");
+        lock (events) Assert.Equal(40, events.OfType<EpochCompleted>().Count());
+    }
+
+    [Fact]
+    public async Task Cluster_training_gives_the_same_parameters_as_local_mode_with_the_same_workers_and_seed()
+    {
+        var loader = new BlobLoader();
+        var job = TestJobs.Blobs(epochs: 2, batch: 40);
+        var local = await LocalMode.RunAsync(job, 2, loader);
+
+        await using var ps = ClusterNode.Start(new NodeSettings(["seed", "ps"], Port: 0, MinWorkers: 2), TestConfig(), loader);
+        var seed = ps.Address.ToString();
+        await using var w = ClusterNode.Start(new NodeSettings(["worker"], Port: 0, Seeds: [seed], Workers: 2), TestConfig(), loader);
+        await Task.WhenAll(ps.WhenUp(), w.WhenUp()).WaitAsync(TimeSpan.FromSeconds(30));
+        var remote = await TrainingTopology.RunJob(ps.System, ps.Coordinator, job).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(local.ParametersSha256, remote.ParametersSha256);
+        Assert.Equal(local.TestPredictions, remote.TestPredictions);
+    }
+}
