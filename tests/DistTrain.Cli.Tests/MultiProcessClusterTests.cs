@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using DistTrain.Cli.Commands;
+using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Jobs;
+
+namespace DistTrain.Cli.Tests;
+
+/// <summary>
+/// Real `disttrain node` processes on 127.0.0.1: a seed+ps node and two worker nodes. Synchronous
+/// training across processes must give the parameters local mode gives with the same seed, workers and
+/// global batch, bit for bit.
+/// </summary>
+public sealed class MultiProcessClusterTests : IDisposable
+{
+    private readonly List<Process> _processes = [];
+    private readonly TempFolder _tmp = new();
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    private (Process Process, StringBuilder Log) StartNode(params string[] args)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "disttrain.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(dll);
+        psi.ArgumentList.Add("node");
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["DISTTRAIN_BLAS_THREADS"] = "1";
+        var log = new StringBuilder();
+        var p = new Process { StartInfo = psi };
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.AppendLine("ERR " + e.Data); };
+        p.Start();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        _processes.Add(p);
+        return (p, log);
+    }
+
+    [Fact]
+    public async Task Seed_ps_and_two_worker_processes_train_to_the_parameters_of_local_mode()
+    {
+        var job = Presets.Get("penguins", seed: 7) with { Epochs = 15, JobId = "mp-penguins" };
+        var jobFile = _tmp.File("job.json");
+        File.WriteAllText(jobFile, JobFile.ToJson(job));
+        var port = FreePort();
+        var seed = $"akka.tcp://disttrain@127.0.0.1:{port}";
+        var outRoot = _tmp.File("out");
+
+        var (ps, psLog) = StartNode("--roles", "seed,ps", "--port", port.ToString(), "--seeds", seed, "--min-workers", "2",
+            "--job", jobFile, "--out", outRoot);
+        StartNode("--roles", "worker", "--port", "0", "--seeds", seed);
+        StartNode("--roles", "worker", "--port", "0", "--seeds", seed);
+
+        var exited = await Task.Run(() => ps.WaitForExit(TimeSpan.FromSeconds(150)));
+        string log;
+        lock (psLog) log = psLog.ToString();
+        Assert.True(exited, "the ps node did not finish the job in time:\n" + log);
+        Assert.True(ps.ExitCode == 0, $"ps node exited {ps.ExitCode}:\n{log}");
+
+        var summaryPath = Path.Combine(outRoot, "mp-penguins", "summary.json");
+        Assert.True(File.Exists(summaryPath), "no summary.json:\n" + log);
+        var summary = JsonDocument.Parse(File.ReadAllText(summaryPath)).RootElement;
+        Assert.Equal("cluster", summary.GetProperty("mode").GetString());
+        Assert.Equal(2, summary.GetProperty("workers").GetInt32());
+        Assert.True(File.Exists(Path.Combine(outRoot, "mp-penguins", "checkpoint.dtck")));
+
+        var local = await LocalMode.RunAsync(job, 2, new PresetDataLoader());
+        Assert.Equal(local.ParametersSha256, summary.GetProperty("parameters_sha256").GetString());
+        Assert.Equal(local.TestAccuracy, summary.GetProperty("test_accuracy").GetDouble(), 12);
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in _processes)
+        {
+            try
+            {
+                if (!p.HasExited) { p.Kill(entireProcessTree: true); p.WaitForExit(5000); }
+            }
+            catch (InvalidOperationException) { }
+            p.Dispose();
+        }
+        _tmp.Dispose();
+    }
+}
