@@ -27,7 +27,7 @@ public static class NodeCommands
         """;
 
     public const string SubmitUsage = """
-        usage: disttrain submit --seed akka.tcp://disttrain@HOST:PORT [train options]
+        usage: disttrain submit --seed akka.tcp://disttrain@HOST:PORT [train options]   (--seed N as well sets the job's random seed)
         Joins the cluster as a client, submits a training job to the coordinator, streams its progress and
         prints the result; the ps node writes the checkpoint, metrics, summary and plots to its --out folder.
         """ + JobOptions.Help;
@@ -121,10 +121,21 @@ public static class NodeCommands
 
     public static async Task<int> SubmitAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        var cl = CommandLine.Parse("submit", args, [.. JobOptions.ValueOptions, "seed", "out", "timeout"], [.. JobOptions.Flags, "help"]);
+        // --seed is both the cluster's contact address (akka.tcp://...) and the job's random seed (a number):
+        // the value's form tells them apart.
+        string? contact = null;
+        var rest = new List<string>();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var a = args[i];
+            if (a == "--seed" && i + 1 < args.Count && args[i + 1].StartsWith("akka.tcp://", StringComparison.Ordinal)) contact = args[++i];
+            else if (a.StartsWith("--seed=akka.tcp://", StringComparison.Ordinal)) contact = a["--seed=".Length..];
+            else rest.Add(a);
+        }
+        var cl = CommandLine.Parse("submit", rest, [.. JobOptions.ValueOptions, "out", "timeout"], [.. JobOptions.Flags, "help"]);
         if (cl.Has("help")) { stdout.WriteLine(SubmitUsage); return 0; }
-        var seed = cl.String("seed") ?? Environment.GetEnvironmentVariable("DISTTRAIN_SEEDS")?.Split(',')[0]
-            ?? throw new UsageException("--seed akka.tcp://disttrain@HOST:PORT is required");
+        var seed = contact ?? Environment.GetEnvironmentVariable("DISTTRAIN_SEEDS")?.Split(',')[0]
+            ?? throw new UsageException("--seed akka.tcp://disttrain@HOST:PORT is required (the address of a seed node)");
         var job = JobOptions.Build(cl);
         job = job with { JobId = $"{job.JobId}-{DateTime.UtcNow:yyyyMMddHHmmss}", OutputDirectory = cl.String("out") };
         var settings = new NodeSettings(["client"], Port: 0, Seeds: [seed], Workers: 0);
