@@ -1,3 +1,4 @@
+using Akka.Actor;
 using Akka.Configuration;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
@@ -53,5 +54,37 @@ public class ThreeNodeClusterTests
 
         Assert.Equal(local.ParametersSha256, remote.ParametersSha256);
         Assert.Equal(local.TestPredictions, remote.TestPredictions);
+    }
+}
+
+public class OversizePayloadClusterTests
+{
+    [Fact]
+    public async Task Gradients_larger_than_the_frame_limit_are_delivered_in_chunks_and_training_matches_local_mode()
+    {
+        // 4 -> 4096 -> 3: 32,771 parameters = 131 KB per gradient, over twice a 64,000-byte frame.
+        var wide = new DistTrain.Core.Models.ModelSpec([4],
+        [
+            new DistTrain.Core.Models.DenseSpec(4096), new DistTrain.Core.Models.ActivationSpec(DistTrain.Core.Models.ActivationKind.ReLU),
+            new DistTrain.Core.Models.DenseSpec(3),
+        ]);
+        var job = TestJobs.Blobs(epochs: 1, batch: 60) with { Model = wide };
+        var loader = new BlobLoader();
+        var local = await LocalMode.RunAsync(job, 2, loader);
+
+        var config = ConfigurationFactory.ParseString("""
+            akka.remote.dot-netty.tcp.maximum-frame-size = 64000b
+            akka.remote.dot-netty.tcp.send-buffer-size = 256000b
+            akka.remote.dot-netty.tcp.receive-buffer-size = 256000b
+            """).WithFallback(ThreeNodeClusterTests.TestConfig());
+        await using var ps = ClusterNode.Start(new NodeSettings(["seed", "ps"], Port: 0, MinWorkers: 2), config, loader);
+        await using var w = ClusterNode.Start(new NodeSettings(["worker"], Port: 0, Seeds: [ps.Address.ToString()], Workers: 2), config, loader);
+        await Task.WhenAll(ps.WhenUp(), w.WhenUp()).WaitAsync(TimeSpan.FromSeconds(30));
+        var remote = await TrainingTopology.RunJob(ps.System, ps.Coordinator, job).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(local.ParametersSha256, remote.ParametersSha256);
+        var stats = await ps.System.ActorSelection("/user/" + DistTrain.Cluster.Serialization.ChunkingTransport.ReceiverName)
+            .Ask<DistTrain.Cluster.Serialization.ChunkingStats>(DistTrain.Cluster.Serialization.GetChunkingStats.Instance, TimeSpan.FromSeconds(5));
+        Assert.True(stats.Completed >= 8, $"expected the gradients to arrive in chunks; {stats}");
     }
 }
