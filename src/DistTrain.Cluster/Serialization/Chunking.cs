@@ -290,6 +290,8 @@ public sealed class ChunkReceiver : ReceiveActor, IWithTimers
         {
             message = Context.System.Serialization.Deserialize(payload, last.SerializerId, last.Manifest);
             target = ((ExtendedActorSystem)Context.System).Provider.ResolveActorRef(last.TargetPath);
+            if (target is not IActorRefScope { IsLocal: true })
+                throw new InvalidOperationException("the target is not on this node; chunks are never forwarded");
         }
         catch (Exception e)
         {
