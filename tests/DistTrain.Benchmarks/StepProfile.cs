@@ -50,7 +50,9 @@ internal static class StepProfile
         var names = new List<string> { "zero gradients", "input conversion (bytes -> x/255) + labels" };
         foreach (var l in layers) names.Add($"forward {l.Name} ({l.Kind} {l.InputShape}->{l.OutputShape})");
         names.Add("loss (softmax cross-entropy + gradient) + accuracy");
-        for (var i = layers.Count - 1; i >= 0; i--) names.Add($"backward {layers[i].Name} ({layers[i].Kind})");
+        var first = 0;
+        while (first < layers.Count - 1 && layers[first].ParameterCount == 0) first++;
+        for (var i = layers.Count - 1; i >= first; i--) names.Add($"backward {layers[i].Name} ({layers[i].Kind}{(i == first ? ", no dx" : "")})");
         names.Add("scale gradient by 1/N");
         names.Add($"optimizer step ({job.Optimizer.Kind}, {model.ParameterCount} parameters)");
         var ticks = new long[names.Count];
@@ -94,10 +96,11 @@ internal static class StepProfile
             outputGrad.AsSpan(0, n * classes).CopyTo(gradA);
             var dy = gradA;
             var dx = gradB;
-            for (var i = layers.Count - 1; i >= 0; i--)
+            for (var i = layers.Count - 1; i >= first; i--)
             {
                 var l = layers[i];
-                var dxSpan = i > 0 ? dx.AsSpan(0, n * l.InputShape.Size) : Span<float>.Empty;
+                // As Model.Backward: no input gradient for the first layer with parameters, nothing before it.
+                var dxSpan = i > first ? dx.AsSpan(0, n * l.InputShape.Size) : Span<float>.Empty;
                 l.Backward(ctx, acts[i].AsSpan(0, n * l.InputShape.Size), acts[i + 1].AsSpan(0, n * l.OutputShape.Size),
                     dy.AsSpan(0, n * l.OutputShape.Size), dxSpan, gemm);
                 (dy, dx) = (dx, dy);
