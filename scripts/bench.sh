@@ -111,7 +111,8 @@ if [[ $SKIP_GEMM -eq 0 ]]; then
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BIN" gemm --only mlp >"$GEMM_OUT" 2>&1 || true
 fi
 
-MACHINE="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; .NET $(dotnet --version); $($PY -c 'import torch; print("torch", torch.__version__)' 2>/dev/null || echo 'torch ?'); OpenBLAS $(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo '?')"
+CORENAME=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $PY -c 'import ctypes; l = ctypes.CDLL("libopenblas.so.0"); l.openblas_get_corename.restype = ctypes.c_char_p; print(l.openblas_get_corename().decode())' 2>/dev/null || echo '?')
+MACHINE="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; .NET SDK $(dotnet --version); $($PY -c 'import torch; print("torch", torch.__version__)' 2>/dev/null || echo 'torch ?'); OpenBLAS $(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo '?') (pthread, kernel $CORENAME)"
 
 mkdir -p "$(dirname "$OUT")"
 $PY - "$RAW" "$GEMM_OUT" "$OUT" "$WORKLOAD" "$EPOCHS" "${LIMIT:-60000}" "$ROUNDS" "$LOAD_BEFORE" "$LOAD_AFTER" "$(( $(date +%s) - START ))" "$MACHINE" "$CORETYPE_NOTE" <<'PYEOF'

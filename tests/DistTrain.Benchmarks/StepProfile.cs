@@ -50,7 +50,8 @@ internal static class StepProfile
 
         // Timers: 0 zero grads, 1 inputs, 2.. forward per layer, loss, backward per layer, scale, optimizer.
         var names = new List<string> { "zero gradients", "input conversion (bytes -> x/255) + labels" };
-        foreach (var l in layers) names.Add($"forward {l.Name} ({l.Kind} {l.InputShape}->{l.OutputShape})");
+        foreach (var l in layers)
+            names.Add(l is Flatten ? $"forward {l.Name} (Flatten: shares its input's buffer in Model, skipped)" : $"forward {l.Name} ({l.Kind} {l.InputShape}->{l.OutputShape})");
         names.Add("loss (softmax cross-entropy + gradient) + accuracy");
         var first = 0;
         while (first < layers.Count - 1 && layers[first].ParameterCount == 0) first++;
@@ -63,12 +64,14 @@ internal static class StepProfile
         var stepsPerEpoch = train.Count / n;
         var warmup = Math.Min(50, steps);
         var allocatedBefore = 0L;
+        var cpuBefore = TimeSpan.Zero;
         var total = Stopwatch.StartNew();
         for (var s = -warmup; s < steps; s++)
         {
             if (s == 0)
             {
                 Array.Clear(ticks);
+                cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
                 allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
                 total.Restart();
             }
@@ -87,6 +90,13 @@ internal static class StepProfile
             for (var i = 0; i < layers.Count; i++)
             {
                 var l = layers[i];
+                if (l is Flatten)
+                {
+                    // As Model: the reshape's output is its input (same buffer), nothing to do.
+                    acts[i + 1] = acts[i];
+                    ticks[k++] += Lap(ref t);
+                    continue;
+                }
                 l.Forward(ctx, acts[i].AsSpan(0, n * l.InputShape.Size), acts[i + 1].AsSpan(0, n * l.OutputShape.Size), gemm);
                 ticks[k++] += Lap(ref t);
             }
@@ -101,6 +111,11 @@ internal static class StepProfile
             for (var i = layers.Count - 1; i >= first; i--)
             {
                 var l = layers[i];
+                if (l is Flatten)
+                {
+                    ticks[k++] += Lap(ref t); // as Model.Backward: dy already is the reshape's input gradient
+                    continue;
+                }
                 // As Model.Backward: no input gradient for the first layer with parameters, nothing before it.
                 var dxSpan = i > first ? dx.AsSpan(0, n * l.InputShape.Size) : Span<float>.Empty;
                 l.Backward(ctx, acts[i].AsSpan(0, n * l.InputShape.Size), acts[i + 1].AsSpan(0, n * l.OutputShape.Size),
@@ -116,12 +131,14 @@ internal static class StepProfile
         }
         var wall = total.Elapsed.TotalSeconds;
         var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
 
         var sum = 0L;
         foreach (var x in ticks) sum += x;
         var us = 1e6 / Stopwatch.Frequency / steps;
         Console.WriteLine($"# single-replica {job.JobId} step profile: batch {n}, {steps} steps after {warmup} warm-up; {Gemm.Default.Name}");
-        Console.WriteLine($"# {steps * n / wall:0} samples/s over the profiled steps ({wall * 1e6 / steps:0} µs per step, timer overhead included); {allocated / steps} bytes allocated per step");
+        Console.WriteLine($"# {steps * n / wall:0} samples/s over the profiled steps ({wall * 1e6 / steps:0} µs per step wall, timer overhead included); {allocated / steps} bytes allocated per step");
+        Console.WriteLine($"# process CPU time {cpu * 1e6 / steps:0} µs per step: CPU / wall = {cpu / wall:0.00} (well below 1 = this thread was waiting for a core other processes held)");
         Console.WriteLine();
         Console.WriteLine("| phase | µs / step | share |");
         Console.WriteLine("|---|--:|--:|");
