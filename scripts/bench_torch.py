@@ -126,6 +126,7 @@ def main(argv):
     train_seconds = 0.0
     trained = 0
     accuracy = []
+    per_epoch = []
     for _ in range(epochs):
         order = torch.randperm(n, generator=generator)
         start = time.perf_counter()
@@ -137,7 +138,9 @@ def main(argv):
             loss.backward()
             opt.step()
             trained += idx.shape[0]
-        train_seconds += time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        train_seconds += seconds
+        per_epoch.append(round(n / seconds, 1))
         accuracy.append(round(evaluate(model, x_test, y_test), 4))
 
     print(json.dumps({
@@ -150,6 +153,7 @@ def main(argv):
         "epochs": epochs,
         "train_samples": n,
         "samples_per_second": round(trained / train_seconds, 1),
+        "samples_per_second_epochs": per_epoch,
         "test_accuracy": accuracy,
         "peak_rss_mib": round(peak_rss_mib(), 1),
     }), flush=True)

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using DistTrain.Core.Kernels;
 using DistTrain.Core.Models;
 using DistTrain.Core.Tensors;
@@ -60,17 +62,39 @@ public sealed class Dense : Layer
             var g = Gradients;
             // dW (out, in) += dyᵀ (out, N) · x (N, in)
             gemm.Sgemm(true, false, _out, _in, n, 1f, dy, _out, x, _in, 1f, g[..(_out * _in)], _in);
-            var db = g.Slice(_out * _in, _out);
-            for (var i = 0; i < n; i++)
-            {
-                var row = dy.Slice(i * _out, _out);
-                for (var j = 0; j < _out; j++) db[j] += row[j];
-            }
+            // db (out) += Σ_rows dy (N, out)
+            SumRowsInto(dy, n, _out, g.Slice(_out * _in, _out));
         }
         if (!dx.IsEmpty)
         {
             // dx (N, in) = dy (N, out) · W (out, in)
             gemm.Sgemm(false, false, n, _in, _out, 1f, dy, _out, p[..(_out * _in)], _in, 0f, dx, _in);
+        }
+    }
+
+    /// <summary>sum[j] += Σ_r rows[r·cols + j]: column sums of a row-major (rows, cols) block, vectorised over columns.</summary>
+    private static void SumRowsInto(ReadOnlySpan<float> rows, int count, int cols, Span<float> sum)
+    {
+        rows = rows[..(count * cols)];
+        sum = sum[..cols];
+        var j = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref var rr = ref MemoryMarshal.GetReference(rows);
+            ref var rs = ref MemoryMarshal.GetReference(sum);
+            for (; j <= cols - Vector256<float>.Count; j += Vector256<float>.Count)
+            {
+                // Rows added in order into the running value, as the scalar loop does: same rounding.
+                var acc = Vector256.LoadUnsafe(ref rs, (nuint)j);
+                for (var r = 0; r < count; r++) acc += Vector256.LoadUnsafe(ref rr, (nuint)(r * cols + j));
+                acc.StoreUnsafe(ref rs, (nuint)j);
+            }
+        }
+        for (; j < cols; j++)
+        {
+            var acc = sum[j];
+            for (var r = 0; r < count; r++) acc += rows[r * cols + j];
+            sum[j] = acc;
         }
     }
 }

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using DistTrain.Core.Kernels;
 using DistTrain.Core.Layers;
 using DistTrain.Core.Randomness;
@@ -16,6 +18,7 @@ public sealed class Model
     private readonly Layer[] _layers;
     private readonly int[] _offsets;
     private readonly float[]?[] _activations; // _activations[i] = input of layer i; [L] = output
+    private readonly bool[] _reshapes; // layer i only reshapes (Flatten): its output shares its input's buffer
     private float[]? _gradA;
     private float[]? _gradB;
     private int _lastBatch = -1;
@@ -58,6 +61,10 @@ public sealed class Model
             _layers[i].Bind(Parameters.AsMemory(_offsets[i], len), Gradients.AsMemory(_offsets[i], len));
         }
         _activations = new float[]?[_layers.Length + 1];
+        // Row-major data is already flat: a Flatten layer's output is its input, so it shares the buffer and
+        // Forward/Backward skip it instead of copying the batch (a pass over N × C·H·W floats each way).
+        _reshapes = new bool[_layers.Length];
+        for (var i = 0; i < _layers.Length; i++) _reshapes[i] = _layers[i] is Flatten;
         var names = new HashSet<string>();
         foreach (var l in _layers)
             if (!names.Add(l.Name)) throw new ArgumentException($"Model spec has two layers named '{l.Name}'; layer names must be unique.");
@@ -98,6 +105,18 @@ public sealed class Model
 
     public void ZeroGradients() => Array.Clear(Gradients);
 
+    /// <summary>
+    /// The buffer <see cref="Forward"/> reads the batch from, sized for <paramref name="batchSize"/> samples
+    /// (N × input). Writing a batch here and passing this span to Forward saves copying it; the span is
+    /// valid until the next call with a larger batch.
+    /// </summary>
+    public Span<float> InputBuffer(int batchSize)
+    {
+        if (batchSize <= 0) throw new ArgumentException($"Batch size must be >= 1 (got {batchSize}).");
+        EnsureBuffers(batchSize);
+        return _activations[0].AsSpan(0, batchSize * InputShape.Size);
+    }
+
     /// <summary>x (N, input) -> output (N, output). The returned span is valid until the next Forward.</summary>
     public ReadOnlySpan<float> Forward(ReadOnlySpan<float> input, in BatchContext ctx)
     {
@@ -107,9 +126,13 @@ public sealed class Model
         if (input.Length < inLen)
             throw new ArgumentException($"Input holds {input.Length} values but a batch of {n} samples of shape {InputShape} needs {inLen}.");
         EnsureBuffers(n);
-        input[..inLen].CopyTo(_activations[0]);
+        var inputBuffer = _activations[0]!;
+        // Already there when the caller filled InputBuffer(n).
+        if (!Unsafe.AreSame(ref MemoryMarshal.GetReference(input), ref MemoryMarshal.GetArrayDataReference(inputBuffer)))
+            input[..inLen].CopyTo(inputBuffer);
         for (var i = 0; i < _layers.Length; i++)
         {
+            if (_reshapes[i]) continue;
             var l = _layers[i];
             l.Forward(ctx, _activations[i].AsSpan(0, n * l.InputShape.Size), _activations[i + 1].AsSpan(0, n * l.OutputShape.Size), Gemm);
         }
@@ -133,6 +156,12 @@ public sealed class Model
         var dx = _gradB!;
         for (var i = _layers.Length - 1; i >= 0; i--)
         {
+            if (_reshapes[i])
+            {
+                // dL/d(input) of a reshape is dL/d(output), already in dy in the same layout.
+                if (i <= first) break;
+                continue;
+            }
             var l = _layers[i];
             var dxSpan = i > first ? dx.AsSpan(0, n * l.InputShape.Size) : Span<float>.Empty;
             l.Backward(ctx, _activations[i].AsSpan(0, n * l.InputShape.Size), _activations[i + 1].AsSpan(0, n * l.OutputShape.Size),
@@ -157,7 +186,8 @@ public sealed class Model
         {
             var width = i == 0 ? InputShape.Size : _layers[i - 1].OutputShape.Size;
             maxWidth = Math.Max(maxWidth, width);
-            if (_activations[i] is null || _activations[i]!.Length < n * width) _activations[i] = new float[n * width];
+            if (i > 0 && _reshapes[i - 1]) _activations[i] = _activations[i - 1];
+            else if (_activations[i] is null || _activations[i]!.Length < n * width) _activations[i] = new float[n * width];
         }
         if (_gradA is null || _gradA.Length < n * maxWidth)
         {

@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace DistTrain.Core.Optimizers;
 
 /// <summary>
@@ -36,7 +39,30 @@ public sealed class Adam : Optimizer
         var stepSize = (float)(lr / bc1);
         var sqrtBc2 = (float)Math.Sqrt(bc2);
         var m = _m.AsSpan(); var v = _v.AsSpan();
-        for (var i = 0; i < p.Length; i++)
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            // The scalar loop below, eight lanes at a time: the same operations in the same order (no fused
+            // multiply-add, exact sqrt and division), so the result is bit-identical to it.
+            ref var rp = ref MemoryMarshal.GetReference(p);
+            ref var rg = ref MemoryMarshal.GetReference(grad);
+            ref var rm = ref MemoryMarshal.GetReference(m);
+            ref var rv = ref MemoryMarshal.GetReference(v);
+            Vector256<float> vb1 = Vector256.Create(b1), vb2 = Vector256.Create(b2), vc1 = Vector256.Create(c1), vc2 = Vector256.Create(c2);
+            Vector256<float> vwd = Vector256.Create(wd), vstep = Vector256.Create(stepSize), vsqrt = Vector256.Create(sqrtBc2), veps = Vector256.Create(eps);
+            for (; i <= p.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var u = (nuint)i;
+                var pi = Vector256.LoadUnsafe(ref rp, u);
+                var g = Vector256.LoadUnsafe(ref rg, u) + vwd * pi;
+                var mi = vb1 * Vector256.LoadUnsafe(ref rm, u) + vc1 * g;
+                var vi = vb2 * Vector256.LoadUnsafe(ref rv, u) + vc2 * g * g;
+                mi.StoreUnsafe(ref rm, u);
+                vi.StoreUnsafe(ref rv, u);
+                (pi - vstep * mi / (Vector256.Sqrt(vi) / vsqrt + veps)).StoreUnsafe(ref rp, u);
+            }
+        }
+        for (; i < p.Length; i++)
         {
             var g = grad[i] + wd * p[i];
             var mi = b1 * m[i] + c1 * g;

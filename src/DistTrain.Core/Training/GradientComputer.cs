@@ -19,7 +19,6 @@ public sealed class GradientComputer
 {
     private readonly Model _model;
     private readonly Loss _loss;
-    private float[] _inputs = [];
     private float[] _outputGrad = [];
     private int[] _labels = [];
     private int[] _ids = [];
@@ -50,12 +49,14 @@ public sealed class GradientComputer
         if (n == 0) return default;
         CheckShapes(data);
         var classes = _model.OutputShape.Size;
-        Grow(n, data.SampleShape.Size, classes);
+        Grow(n, classes);
         sampleIds.CopyTo(_ids);
         var ctx = new BatchContext(n, Training: true, seed, epoch, _ids);
-        data.CopyInputs(sampleIds, _inputs, ctx);
+        // Straight into the model's input buffer: Forward then has nothing to copy.
+        var inputs = _model.InputBuffer(n);
+        data.CopyInputs(sampleIds, inputs, ctx);
         for (var i = 0; i < n; i++) _labels[i] = data.Label(sampleIds[i]);
-        var output = _model.Forward(_inputs, ctx);
+        var output = _model.Forward(inputs, ctx);
         var labels = _labels.AsSpan(0, n);
         var lossSum = _loss.Compute(output, labels, n, classes, _outputGrad);
         var correct = CountCorrect(output, labels, n, classes);
@@ -76,11 +77,12 @@ public sealed class GradientComputer
         for (var start = 0; start < data.Count; start += batchSize)
         {
             var n = Math.Min(batchSize, data.Count - start);
-            Grow(n, data.SampleShape.Size, classes);
+            Grow(n, classes);
             for (var i = 0; i < n; i++) { idx[i] = start + i; _labels[i] = data.Label(start + i); }
             var ctx = BatchContext.Inference(n);
-            data.CopyInputs(idx.AsSpan(0, n), _inputs, ctx);
-            var output = _model.Forward(_inputs, ctx);
+            var inputs = _model.InputBuffer(n);
+            data.CopyInputs(idx.AsSpan(0, n), inputs, ctx);
+            var output = _model.Forward(inputs, ctx);
             var labels = _labels.AsSpan(0, n);
             var lossSum = _loss.Compute(output, labels, n, classes, _outputGrad);
             var correct = CountCorrect(output, labels, n, classes);
@@ -106,9 +108,8 @@ public sealed class GradientComputer
         return correct;
     }
 
-    private void Grow(int n, int inputSize, int classes)
+    private void Grow(int n, int classes)
     {
-        if (_inputs.Length < n * inputSize) _inputs = new float[n * inputSize];
         if (_outputGrad.Length < n * classes) _outputGrad = new float[n * classes];
         if (_labels.Length < n) { _labels = new int[n]; _ids = new int[n]; }
     }
