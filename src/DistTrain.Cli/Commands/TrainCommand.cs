@@ -46,6 +46,12 @@ public static class TrainCommand
         var data = new PresetDataLoader().Load(job);
         var model = new Model(job.Model);
         CheckCompatible(job, data, model);
+        // A cosine schedule spans the whole run: fit it to the epochs, batch and data actually used.
+        if (job.Optimizer.Schedule is { Kind: Core.Optimizers.ScheduleKind.Cosine } cosine)
+        {
+            var total = (long)job.Epochs * Core.Training.EpochSchedule.StepsPerEpoch(data.Train.Count, job.BatchSize);
+            job = job with { Optimizer = job.Optimizer with { Schedule = cosine with { TotalSteps = total } } };
+        }
         RunOutput.Validate(outDir);
         var output = new RunOutput(outDir);
         job = job with { OutputDirectory = outDir };
@@ -53,7 +59,8 @@ public static class TrainCommand
         var blas = BlasThreads.ForWorkers(workers);
         stdout.WriteLine($"disttrain train: {job.JobId}, local mode, {workers} worker{(workers == 1 ? "" : "s")}");
         stdout.WriteLine($"  data    {Describe(job.Data)}: {data.Train.Count} train / {data.Validation.Count} validation / {data.Test.Count} test samples, {data.ClassNames.Count} classes");
-        stdout.WriteLine($"  model   {model.ParameterCount:N0} parameters, spec {job.Model.Hash[..12]}; {job.Loss}, {job.Optimizer.Kind} lr {job.Optimizer.LearningRate}");
+        stdout.WriteLine($"  model   {model.ParameterCount:N0} parameters, spec {job.Model.Hash[..12]}; {job.Loss}, {job.Optimizer.Kind} lr {job.Optimizer.LearningRate}" +
+            (job.Optimizer.Schedule is { } sch ? $" ({sch.Kind.ToString().ToLowerInvariant()} schedule over {sch.TotalSteps} steps)" : ""));
         stdout.WriteLine($"  run     {job.Epochs} epochs, batch {job.BatchSize}, seed {job.Seed} -> {outDir}");
         stdout.WriteLine($"  gemm    {Gemm.Describe()}{blas}");
 
