@@ -19,12 +19,9 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private readonly IJobDataLoader _loader;
     private readonly IActorRef _coordinator;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly float[][] _sendBuffers = new float[2][];
-    private int _nextSendBuffer;
     private TrainingJob? _job;
     private JobData? _data;
     private GradientComputer? _computer;
-    private long _loadedVersion = -1;
     private readonly TimeSpan? _announceEvery;
 
     public WorkerActor(string workerId, IJobDataLoader loader, IActorRef coordinator, TimeSpan? announceEvery = null)
@@ -69,7 +66,6 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         _job = null;
         _data = null;
         _computer = null;
-        _loadedVersion = -1;
     }
 
     private void Prepare(PrepareJob msg)
@@ -87,10 +83,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             _job = job;
             _data = data;
             _computer = computer;
-            _loadedVersion = -1;
-            _sendBuffers[0] = new float[model.ParameterCount];
-            _sendBuffers[1] = new float[model.ParameterCount];
-            Sender.Tell(new JobPrepared(job.JobId, _workerId, job.Model.Hash, data.Train.Count, data.Validation.Count, data.Test.Count,
+                Sender.Tell(new JobPrepared(job.JobId, _workerId, job.Model.Hash, data.Train.Count, data.Validation.Count, data.Test.Count,
                 data.Fingerprint, data.ClassNames, data.Normalization));
             _log.Info("Worker {0} prepared job {1}: {2} training samples, {3} parameters", _workerId, job.JobId, data.Train.Count, model.ParameterCount);
         }
@@ -109,7 +102,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         return false;
     }
 
-    private bool TryLoadParameters(long version, float[] parameters)
+    private bool TryLoadParameters(float[] parameters)
     {
         var model = _computer!.Model;
         if (parameters.Length != model.ParameterCount)
@@ -118,28 +111,29 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
                 _workerId, parameters.Length, _job!.JobId, model.ParameterCount);
             return false;
         }
-        if (_loadedVersion == version) return true;
-        parameters.CopyTo(model.Parameters, 0);
-        _loadedVersion = version;
+        // Read the parameters where they arrived, without a copy: in local mode that is the parameter
+        // server's master buffer, which changes only after every shard of the step has answered; in a
+        // cluster it is the array this message deserialized into.
+        model.ShareParameters(parameters);
         return true;
     }
 
     private void Compute(ComputeGradients msg)
     {
-        if (!Ready(msg.JobId) || !TryLoadParameters(msg.Version, msg.Parameters)) return;
+        if (!Ready(msg.JobId) || !TryLoadParameters(msg.Parameters)) return;
         var result = _computer!.Compute(_data!.Train, msg.SampleIds, msg.Seed, msg.Epoch);
-        // Send a copy from a two-slot ring: the parameter server may still hold the previous step's
-        // gradient when a re-issued shard of the same step arrives.
-        var buffer = _sendBuffers[_nextSendBuffer];
-        _nextSendBuffer ^= 1;
-        _computer.Model.Gradients.CopyTo(buffer, 0);
+        // The replica's gradient buffer goes out without a copy. The parameter server is done with it
+        // before this worker gets its next shard (the step completes first), and a re-run of the same
+        // step starts with a fresh attempt that discards the old reference, so an overwrite can only
+        // touch an answer that is already ignored.
+        var buffer = _computer.Model.Gradients;
         Wire.Send(Context, Sender, new GradientsComputed(msg.JobId, msg.Version, msg.Attempt, msg.Step, msg.ShardIndex, _workerId, buffer,
             result.Samples, result.LossSum, result.Correct));
     }
 
     private void Evaluate(EvaluateShard msg)
     {
-        if (!Ready(msg.JobId) || !TryLoadParameters(msg.Version, msg.Parameters)) return;
+        if (!Ready(msg.JobId) || !TryLoadParameters(msg.Parameters)) return;
         var split = _data!.Get(msg.Split);
         var ids = new int[msg.Length];
         for (var i = 0; i < ids.Length; i++) ids[i] = msg.Start + i;

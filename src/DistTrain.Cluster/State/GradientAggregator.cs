@@ -84,9 +84,18 @@ public sealed class GradientAggregator
     {
         if (!IsComplete) throw new InvalidOperationException($"Step {Step} of version {Version} has {_received} of {ShardCount} shards; it cannot be averaged yet.");
         if (mean.Length != _parameterCount) throw new ArgumentException($"mean buffer has {mean.Length} values; {_parameterCount} expected");
-        _slots[0]!.CopyTo(mean);
-        for (var i = 1; i < ShardCount; i++) GradientMath.Add(mean, _slots[i]);
-        GradientMath.Scale(mean, 1f / Totals.Samples);
+        // ((s0 + s1) + ... + sN) * (1/n), in shard order, fused into as few passes as possible.
+        var inv = 1f / Totals.Samples;
+        if (ShardCount == 1)
+        {
+            GradientMath.ScaleInto(mean, _slots[0], inv);
+        }
+        else
+        {
+            _slots[0]!.CopyTo(mean);
+            for (var i = 1; i < ShardCount - 1; i++) GradientMath.Add(mean, _slots[i]);
+            GradientMath.AddThenScale(mean, _slots[ShardCount - 1], inv);
+        }
         Array.Clear(_slots);
         InProgress = false;
     }

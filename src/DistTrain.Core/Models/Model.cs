@@ -81,7 +81,26 @@ public sealed class Model
     public TensorShape OutputShape { get; }
 
     /// <summary>The flat parameter buffer (all layers, in order).</summary>
-    public float[] Parameters { get; }
+    public float[] Parameters { get; private set; }
+
+    /// <summary>
+    /// Makes the layers read their parameters from <paramref name="external"/> (same layout) instead of
+    /// this model's own buffer, without copying: a worker replica reads the parameters it was sent in
+    /// place. The caller guarantees nobody writes them while this model computes. Gradients stay private.
+    /// </summary>
+    public void ShareParameters(float[] external)
+    {
+        ArgumentNullException.ThrowIfNull(external);
+        if (external.Length != Parameters.Length)
+            throw new ArgumentException($"Cannot share {external.Length} parameters with a model of {Parameters.Length}.");
+        if (ReferenceEquals(external, Parameters)) return;
+        for (var i = 0; i < _layers.Length; i++)
+        {
+            var len = _layers[i].ParameterCount;
+            _layers[i].Bind(external.AsMemory(_offsets[i], len), Gradients.AsMemory(_offsets[i], len));
+        }
+        Parameters = external;
+    }
 
     /// <summary>The flat gradient buffer, same layout as <see cref="Parameters"/>.</summary>
     public float[] Gradients { get; }

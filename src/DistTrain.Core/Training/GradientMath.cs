@@ -28,6 +28,29 @@ public static class GradientMath
         for (; i < target.Length; i++) target[i] *= factor;
     }
 
+    /// <summary>target = source * factor (one pass; the same result as a copy followed by <see cref="Scale"/>).</summary>
+    public static void ScaleInto(Span<float> target, ReadOnlySpan<float> source, float factor)
+    {
+        if (target.Length != source.Length) throw new ArgumentException($"Cannot scale {source.Length} values into a buffer of {target.Length}.");
+        var i = 0;
+        var w = Vector<float>.Count;
+        var f = new Vector<float>(factor);
+        for (; i <= target.Length - w; i += w) (new Vector<float>(source[i..]) * f).CopyTo(target[i..]);
+        for (; i < target.Length; i++) target[i] = source[i] * factor;
+    }
+
+    /// <summary>target = (target + source) * factor (one pass; the same result as <see cref="Add"/> then <see cref="Scale"/>).</summary>
+    public static void AddThenScale(Span<float> target, ReadOnlySpan<float> source, float factor)
+    {
+        if (target.Length != source.Length) throw new ArgumentException($"Cannot add a gradient of {source.Length} values to a buffer of {target.Length}.");
+        var i = 0;
+        var w = Vector<float>.Count;
+        var f = new Vector<float>(factor);
+        for (; i <= target.Length - w; i += w)
+            ((new Vector<float>(target[i..]) + new Vector<float>(source[i..])) * f).CopyTo(target[i..]);
+        for (; i < target.Length; i++) target[i] = (target[i] + source[i]) * factor;
+    }
+
     /// <summary>True when every value is finite (no NaN, no ±∞).</summary>
     public static bool AllFinite(ReadOnlySpan<float> values)
     {
