@@ -32,6 +32,9 @@ public static class ClusterConfig
         ("DISTTRAIN_ROLES", "akka.cluster.roles"),
         ("DISTTRAIN_MIN_MEMBERS", "akka.cluster.min-nr-of-members"),
         ("DISTTRAIN_LOGLEVEL", "akka.loglevel"),
+        ("DISTTRAIN_TLS_CERT", $"{Tcp}.ssl.certificate.path"),
+        ("DISTTRAIN_TLS_PASSWORD", $"{Tcp}.ssl.certificate.password"),
+        ("DISTTRAIN_TLS_VALIDATION", $"{Tcp}.ssl.suppress-validation"),
     ];
 
     private static readonly Lazy<string> EmbeddedBase = new(ReadEmbeddedBase);
@@ -60,16 +63,19 @@ public static class ClusterConfig
     public static string EnvironmentHocon(IReadOnlyDictionary<string, string?> environment)
     {
         var sb = new StringBuilder();
+        var tls = Tls(environment);
+        if (tls is not null) sb.Append(tls.ToHocon());
         foreach (var (variable, key) in Variables)
         {
             if (!environment.TryGetValue(variable, out var raw) || string.IsNullOrWhiteSpace(raw)) continue;
+            if (variable.StartsWith("DISTTRAIN_TLS_", StringComparison.Ordinal)) continue; // in tls.ToHocon()
             var value = raw.Trim();
             var hocon = variable switch
             {
                 "DISTTRAIN_HOST" or "DISTTRAIN_PUBLIC_HOST" => Quote(HostName(variable, value)),
                 "DISTTRAIN_PORT" or "DISTTRAIN_PUBLIC_PORT" => Integer(variable, value, 0, 65535, "a TCP port").ToString(CultureInfo.InvariantCulture),
                 "DISTTRAIN_MIN_MEMBERS" => Integer(variable, value, 1, 10_000, "a member count").ToString(CultureInfo.InvariantCulture),
-                "DISTTRAIN_SEEDS" => List(variable, value, Seed),
+                "DISTTRAIN_SEEDS" => List(variable, value, tls is null ? PlainSeed : TlsSeed),
                 "DISTTRAIN_ROLES" => List(variable, value, Role),
                 "DISTTRAIN_LOGLEVEL" => LogLevel(variable, value),
                 _ => throw new InvalidOperationException(variable),
@@ -77,6 +83,35 @@ public static class ClusterConfig
             sb.Append(key).Append(" = ").Append(hocon).Append('\n');
         }
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// TLS from DISTTRAIN_TLS_CERT (a .pfx file, opened here to fail early), DISTTRAIN_TLS_PASSWORD and
+    /// DISTTRAIN_TLS_VALIDATION (chain | none); null when DISTTRAIN_TLS_CERT is not set. The password is used
+    /// exactly as given (not trimmed) and never appears in a message.
+    /// </summary>
+    public static TlsSettings? Tls(IReadOnlyDictionary<string, string?> environment)
+    {
+        static string? Get(IReadOnlyDictionary<string, string?> env, string name) =>
+            env.TryGetValue(name, out var v) && !string.IsNullOrWhiteSpace(v) ? v : null;
+        var path = Get(environment, "DISTTRAIN_TLS_CERT")?.Trim();
+        var password = Get(environment, "DISTTRAIN_TLS_PASSWORD");
+        var validation = Get(environment, "DISTTRAIN_TLS_VALIDATION")?.Trim();
+        if (path is null)
+        {
+            if (password is not null) throw new ArgumentException("DISTTRAIN_TLS_PASSWORD is set but DISTTRAIN_TLS_CERT (the .pfx file it opens) is not");
+            if (validation is not null) throw new ArgumentException($"DISTTRAIN_TLS_VALIDATION is set ('{validation}') but DISTTRAIN_TLS_CERT is not; TLS needs a certificate");
+            return null;
+        }
+        var mode = validation?.ToLowerInvariant() switch
+        {
+            null or "chain" => TlsValidation.Chain,
+            "none" => TlsValidation.None,
+            _ => throw new ArgumentException($"DISTTRAIN_TLS_VALIDATION must be chain (peer certificates must lead to a trusted root) or none (encrypt only), found '{validation}'"),
+        };
+        var settings = new TlsSettings(path, password, mode);
+        settings.Validate("DISTTRAIN_TLS_CERT", "DISTTRAIN_TLS_PASSWORD");
+        return settings;
     }
 
     private static Dictionary<string, string?> ProcessEnvironment()
@@ -125,6 +160,22 @@ public static class ClusterConfig
         if (address.System != SystemName)
             throw new ArgumentException($"{variable}: seed '{value}' names actor system '{address.System}', but every node runs '{SystemName}'");
         return value;
+    }
+
+    /// <summary>With TLS off, nodes listen as akka.tcp://; no other transport is loaded.</summary>
+    private static string PlainSeed(string variable, string value)
+    {
+        if (!value.StartsWith("akka.tcp://", StringComparison.Ordinal))
+            throw new ArgumentException($"{variable} must list seed addresses like akka.tcp://{SystemName}@seed:4053 (akka.ssl.tcp:// only with DISTTRAIN_TLS_CERT set), found '{value}'");
+        return Seed(variable, value);
+    }
+
+    /// <summary>With TLS on, nodes listen as akka.ssl.tcp://; a plain akka.tcp:// seed could never be reached.</summary>
+    private static string TlsSeed(string variable, string value)
+    {
+        if (!value.StartsWith(TlsSettings.Scheme + "://", StringComparison.Ordinal))
+            throw new ArgumentException($"{variable}: with TLS on (DISTTRAIN_TLS_CERT) seeds are {TlsSettings.Scheme}://{SystemName}@HOST:PORT addresses, found '{value}'");
+        return Seed(variable, value);
     }
 
     private static string Role(string variable, string value)

@@ -46,13 +46,20 @@ public sealed class Conv2D : Layer
         if (kernel < 1) throw new ArgumentException($"Conv2D layer {name}: kernel size must be >= 1 (got {kernel}).");
         if (stride < 1) throw new ArgumentException($"Conv2D layer {name}: stride must be >= 1 (got {stride}).");
         if (padding < 0) throw new ArgumentException($"Conv2D layer {name}: padding must be >= 0 (got {padding}).");
-        var (_, h, w) = input.AsImage();
-        var oh = h + 2 * padding - kernel;
-        var ow = w + 2 * padding - kernel;
+        var (c, h, w) = input.AsImage();
+        // long: a padding or kernel near int.MaxValue must be refused, not wrap around.
+        var oh = h + 2L * padding - kernel;
+        var ow = w + 2L * padding - kernel;
         if (oh < 0 || ow < 0)
             throw new ArgumentException($"Conv2D layer {name}: a {kernel}×{kernel} kernel with padding {padding} does not fit input {input} " +
-                $"(padded size {h + 2 * padding}×{w + 2 * padding}); the output would be empty.");
-        return TensorShape.Of(filters, oh / stride + 1, ow / stride + 1);
+                $"(padded size {h + 2L * padding}×{w + 2L * padding}); the output would be empty.");
+        var (outH, outW) = (oh / stride + 1, ow / stride + 1);
+        var weights = (Int128)filters * c * kernel * kernel + filters;
+        var columns = (Int128)c * kernel * kernel * outH * outW;
+        if (outH > int.MaxValue || outW > int.MaxValue || weights > int.MaxValue || columns > int.MaxValue)
+            throw new ArgumentException($"Conv2D layer {name}: {filters} filters of {kernel}×{kernel} with padding {padding} on input {input} " +
+                $"need {weights} parameters and a column matrix of {(Int128)c * kernel * kernel}×{(Int128)outH * outW} per sample; both must stay below 2^31.");
+        return TensorShape.Of(filters, (int)outH, (int)outW);
     }
 
     public override string Kind => "Conv2D";

@@ -19,6 +19,8 @@ public sealed class Dense : Layer
     {
         if (input.Rank != 1) throw new ArgumentException($"Dense layer {name} expects a flat input but got {input}; put a Flatten layer before it.");
         if (units <= 0) throw new ArgumentException($"Dense layer {name}: units must be >= 1 (got {units}).");
+        if ((long)units * input.Size + units > int.MaxValue)
+            throw new ArgumentException($"Dense layer {name}: {units} units × {input.Size} inputs need {(long)units * input.Size + units} parameters; at most 2^31 − 1 fit.");
         _in = input.Size;
         _out = units;
         _init = init;

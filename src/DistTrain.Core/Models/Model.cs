@@ -28,7 +28,14 @@ public sealed class Model
         Spec = spec ?? throw new ArgumentNullException(nameof(spec));
         Gemm = gemm ?? Kernels.Gemm.Default;
         if (spec.Layers.Count == 0) throw new ArgumentException("A model spec needs at least one layer.");
-        InputShape = new TensorShape(spec.InputShape);
+        try
+        {
+            InputShape = new TensorShape(spec.InputShape);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"Model spec input_shape: {e.Message}", e);
+        }
         _layers = new Layer[spec.Layers.Count];
         _offsets = new int[spec.Layers.Count + 1];
         var shape = InputShape;

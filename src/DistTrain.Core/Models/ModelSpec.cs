@@ -27,7 +27,8 @@ public sealed record ModelSpec
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = false,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        // Enum members by name only: a number ("kind": 7) would parse into a value no factory knows.
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false) },
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     };
 
@@ -43,12 +44,15 @@ public sealed record ModelSpec
         {
             spec = JsonSerializer.Deserialize<ModelSpec>(json, JsonOptions);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or NotSupportedException or ArgumentException)
         {
+            // NotSupportedException: a layer without its "type"; ArgumentException: the constructor's null checks.
             throw new FormatException($"{source}: not a valid model spec: {e.Message} Expected JSON like {{\"input_shape\":[4],\"layers\":[{{\"type\":\"dense\",\"units\":5}}]}}.", e);
         }
         if (spec is null || spec.InputShape is null || spec.Layers is null)
             throw new FormatException($"{source}: a model spec needs \"input_shape\" and \"layers\".");
+        for (var i = 0; i < spec.Layers.Count; i++)
+            if (spec.Layers[i] is null) throw new FormatException($"{source}: layer {i} is null; expected an object like {{\"type\":\"dense\",\"units\":5}}.");
         return spec;
     }
 

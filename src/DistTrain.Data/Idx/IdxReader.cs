@@ -14,13 +14,16 @@ public static class IdxReader
     public const int ImagesMagic = 0x00000803;
     public const int LabelsMagic = 0x00000801;
     private const int UnsignedByteType = 0x08;
+    private const int FirstGzipBuffer = 1 << 20;
 
     /// <summary>Images as bytes, count × rows × cols, row-major.</summary>
     public static (byte[] Pixels, int Count, int Rows, int Cols) ReadImages(string path)
     {
         using var stream = Open(path, out var gzip);
         var dims = ReadHeader(stream, path, gzip, 3, "images (idx3-ubyte)", "a labels file (idx1)");
-        var pixels = ReadData(stream, path, gzip, 4 + 4 * 3, (long)dims[0] * dims[1] * dims[2], $"{dims[0]} × {dims[1]} × {dims[2]}");
+        // Three sizes up to 2^31 each can overflow a long: saturate (ReadData refuses anything above Array.MaxLength).
+        var length = (long)Int128.Min((Int128)dims[0] * dims[1] * dims[2], long.MaxValue);
+        var pixels = ReadData(stream, path, gzip, 4 + 4 * 3, length, $"{dims[0]} × {dims[1]} × {dims[2]}");
         return (pixels, dims[0], dims[1], dims[2]);
     }
 
@@ -78,8 +81,23 @@ public static class IdxReader
         if (length > Array.MaxLength)
             throw Error(path, gzip, offset, $"at most {Array.MaxLength} bytes of data", $"a header announcing {length} ({shape})",
                 "The header is corrupt or the file is too large to load.");
-        var data = new byte[length];
-        var got = ReadFully(stream, data, path);
+        // A corrupt header may announce far more data than the file holds; allocate only what can arrive. A raw
+        // file's remaining length is known. Gzip data is collected in a buffer that doubles as bytes arrive,
+        // so memory follows the decompressed size, not the header's claim.
+        if (!gzip && stream.CanSeek && stream.Length - stream.Position < length)
+        {
+            var remaining = stream.Length - stream.Position;
+            throw Error(path, gzip, offset + remaining, $"{length} bytes of data after the {offset}-byte header ({shape})", $"only {remaining}",
+                "The file is truncated; download it again.");
+        }
+        var data = new byte[gzip ? Math.Min(length, FirstGzipBuffer) : length];
+        long got = 0;
+        while (true)
+        {
+            got += ReadFully(stream, data.AsSpan((int)got), path);
+            if (got < data.Length || data.Length == length) break;
+            Array.Resize(ref data, (int)Math.Min(length, 2L * data.Length));
+        }
         if (got < length)
             throw Error(path, gzip, offset + got, $"{length} bytes of data after the {offset}-byte header ({shape})", $"only {got}",
                 "The file is truncated; download it again.");
