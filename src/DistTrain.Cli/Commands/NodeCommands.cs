@@ -121,15 +121,15 @@ public static class NodeCommands
 
     public static async Task<int> SubmitAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        // --seed is both the cluster's contact address (akka.tcp://...) and the job's random seed (a number):
+        // --seed is both the cluster's contact address (akka.tcp:// or akka.ssl.tcp://) and the job's random seed (a number):
         // the value's form tells them apart.
         string? contact = null;
         var rest = new List<string>();
         for (var i = 0; i < args.Count; i++)
         {
             var a = args[i];
-            if (a == "--seed" && i + 1 < args.Count && args[i + 1].StartsWith("akka.tcp://", StringComparison.Ordinal)) contact = args[++i];
-            else if (a.StartsWith("--seed=akka.tcp://", StringComparison.Ordinal)) contact = a["--seed=".Length..];
+            if (a == "--seed" && i + 1 < args.Count && args[i + 1].StartsWith("akka.", StringComparison.Ordinal)) contact = args[++i];
+            else if (a.StartsWith("--seed=akka.", StringComparison.Ordinal)) contact = a["--seed=".Length..];
             else rest.Add(a);
         }
         var cl = CommandLine.Parse("submit", rest, [.. JobOptions.ValueOptions, "out", "timeout"], [.. JobOptions.Flags, "help"]);

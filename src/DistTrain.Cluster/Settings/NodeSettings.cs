@@ -32,8 +32,8 @@ public sealed record NodeSettings(
         if (MinWorkers < 1) throw new ArgumentException($"min-workers must be >= 1 (got {MinWorkers})");
         foreach (var s in SeedList)
         {
-            if (!Uri.TryCreate(s, UriKind.Absolute, out var u) || u.Scheme != "akka.tcp" || u.Port <= 0 || string.IsNullOrEmpty(u.UserInfo))
-                throw new ArgumentException($"seed '{s}' is not an Akka address; expected akka.tcp://{SystemName}@HOST:PORT (--seeds / DISTTRAIN_SEEDS)");
+            if (!Uri.TryCreate(s, UriKind.Absolute, out var u) || u.Scheme is not ("akka.tcp" or "akka.ssl.tcp") || u.Port <= 0 || string.IsNullOrEmpty(u.UserInfo))
+                throw new ArgumentException($"seed '{s}' is not an Akka address; expected akka.tcp://{SystemName}@HOST:PORT (akka.ssl.tcp:// with TLS on) (--seeds / DISTTRAIN_SEEDS)");
             if (u.UserInfo != SystemName)
                 throw new ArgumentException($"seed '{s}' names actor system '{u.UserInfo}' but this node's system is '{SystemName}'");
         }

@@ -146,13 +146,10 @@ public sealed class TlsConfigTests : IDisposable
     }
 
     [Fact]
-    public void Known_gap_NodeSettings_refuses_akka_ssl_tcp_seeds_so_disttrain_node_cannot_join_a_TLS_cluster_yet()
+    public void Node_settings_accept_tls_seed_addresses_and_refuse_other_schemes()
     {
-        // ClusterConfig accepts TLS seeds, but `disttrain node --seeds` / ClusterNode.Start validate seeds through
-        // NodeSettings, which only knows akka.tcp. See docs/security.md ("Known gaps"); when NodeSettings accepts
-        // akka.ssl.tcp, replace this test with a ClusterNode join over TLS.
-        var settings = new NodeSettings(["worker"], Port: 0, Seeds: ["akka.ssl.tcp://disttrain@127.0.0.1:4053"]);
-        var e = Assert.Throws<ArgumentException>(settings.Validate);
-        Assert.Contains("is not an Akka address; expected akka.tcp://", e.Message);
+        new NodeSettings(["worker"], Port: 0, Seeds: ["akka.ssl.tcp://disttrain@127.0.0.1:4053"]).Validate();
+        var e = Assert.Throws<ArgumentException>(new NodeSettings(["worker"], Port: 0, Seeds: ["http://disttrain@127.0.0.1:4053"]).Validate);
+        Assert.Contains("is not an Akka address", e.Message);
     }
 }
