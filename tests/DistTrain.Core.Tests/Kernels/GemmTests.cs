@@ -123,9 +123,17 @@ public sealed class GemmTests
         var s = new Case(false, true, 128, 100, 300, 1f, 1f);
         var (a, b, c) = Operands(s, seed: 13);
         gemm.Sgemm(false, true, s.M, s.N, s.K, 1f, a, s.Lda, b, s.Ldb, 1f, c, s.Ldc);
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 3; i++) gemm.Sgemm(false, true, s.M, s.N, s.K, 1f, a, s.Lda, b, s.Ldb, 1f, c, s.Ldc);
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // Several windows: the runtime may allocate now and then on this thread (tiered recompilation,
+        // the shared array pool refilling after a gen-2 trim caused by other tests), but a kernel that
+        // allocates per call would show it in every window.
+        var least = long.MaxValue;
+        for (var window = 0; window < 8 && least > 0; window++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 3; i++) gemm.Sgemm(false, true, s.M, s.N, s.K, 1f, a, s.Lda, b, s.Ldb, 1f, c, s.Ldc);
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.Equal(0, least);
     }
 
     [Fact]
