@@ -76,9 +76,9 @@ public static class NodeCommands
 
         var outRoot = Path.GetFullPath(Opt(cl, "out") ?? Path.Combine("runs", "cluster"));
         var loader = new DataPathOverride(new PresetDataLoader(), Opt(cl, "data"));
-        var config = ClusterConfig.Load($"akka.loglevel = {Opt(cl, "log-level") ?? "WARNING"}");
+        var config = ClusterConfig.Load($"akka.loglevel = {Opt(cl, "log-level") ?? "WARNING"}", roles: settings.Roles);
         await using var node = ClusterNode.Start(settings, config, loader,
-            new CoordinatorSettings(MinimumWorkers: settings.MinWorkers, OutputRoot: outRoot));
+            new CoordinatorSettings(MinimumWorkers: settings.MinWorkers, OutputRoot: outRoot, PrepareTimeout: ClusterNode.PrepareTimeout(config)));
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
         try

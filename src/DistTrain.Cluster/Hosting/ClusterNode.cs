@@ -66,7 +66,7 @@ public sealed class ClusterNode : IAsyncDisposable
                 TrainingTopology.ParameterServerName);
             var psProxy = system.ActorOf(ClusterSingletonProxy.Props($"/user/{TrainingTopology.ParameterServerName}",
                 ClusterSingletonProxySettings.Create(system).WithRole("ps")), ParameterServerProxyName);
-            var cs = coordinatorSettings ?? new CoordinatorSettings(MinimumWorkers: settings.MinWorkers);
+            var cs = coordinatorSettings ?? new CoordinatorSettings(MinimumWorkers: settings.MinWorkers, PrepareTimeout: PrepareTimeout(baseConfig));
             system.ActorOf(ClusterSingletonManager.Props(TrainingTopology.CoordinatorProps(psProxy, cs), PoisonPill.Instance, managerSettings),
                 TrainingTopology.CoordinatorName);
         }
@@ -76,9 +76,23 @@ public sealed class ClusterNode : IAsyncDisposable
         if (settings.Has("worker") && settings.Workers > 0)
         {
             var idPrefix = $"{settings.PublicHost ?? settings.Host}:{cluster.SelfAddress.Port}/";
-            TrainingTopology.StartWorkers(system, settings.Workers, loader, coordinator, idPrefix, announceEvery: TimeSpan.FromSeconds(3));
+            TrainingTopology.StartWorkers(system, settings.Workers, loader, coordinator, idPrefix, announceEvery: AnnounceInterval(baseConfig));
         }
         return new ClusterNode(system, coordinator, settings);
+    }
+
+    /// <summary><c>disttrain.worker.announce-interval</c> (cluster-config/worker.conf), 3 s when absent.</summary>
+    public static TimeSpan AnnounceInterval(Config config) => Duration(config, "disttrain.worker.announce-interval", TimeSpan.FromSeconds(3));
+
+    /// <summary><c>disttrain.coordinator.prepare-timeout</c> (cluster-config/ps.conf), 2 min when absent.</summary>
+    public static TimeSpan PrepareTimeout(Config config) => Duration(config, "disttrain.coordinator.prepare-timeout", TimeSpan.FromMinutes(2));
+
+    private static TimeSpan Duration(Config config, string key, TimeSpan fallback)
+    {
+        if (!config.HasPath(key)) return fallback;
+        var value = config.GetTimeSpan(key, fallback, allowInfinite: false);
+        if (value <= TimeSpan.Zero) throw new ArgumentException($"{key} must be a positive duration (got {value})");
+        return value;
     }
 
     /// <summary>Completes when this node is a member that is Up.</summary>

@@ -7,8 +7,8 @@ using Akka.Configuration;
 namespace DistTrain.Cluster.Settings;
 
 /// <summary>
-/// The HOCON configuration of a cluster node: an overrides string (role file, test settings) over
-/// DISTTRAIN_* environment variables over cluster-config/base.conf (embedded in this assembly, so the
+/// The HOCON configuration of a cluster node: an overrides string (test settings) over DISTTRAIN_*
+/// environment variables over the role files (cluster-config/ROLE.conf) over cluster-config/base.conf (embedded in this assembly, so the
 /// <c>disttrain node</c> command needs no files on disk) over Akka's defaults. The variables are applied
 /// here rather than with HOCON <c>${?VAR}</c>, which Akka.NET 1.5.73 does not resolve (see base.conf).
 /// </summary>
@@ -44,14 +44,27 @@ public static class ClusterConfig
 
     public static Config Base => ConfigurationFactory.ParseString(BaseText);
 
+    /// <summary>The text of cluster-config/ROLE.conf (seed, ps, worker) as built into this assembly; null for other roles.</summary>
+    public static string? RoleText(string role)
+    {
+        if (role is not ("seed" or "ps" or "worker")) return null;
+        using var stream = typeof(ClusterConfig).Assembly.GetManifestResourceStream($"DistTrain.Cluster.{role}.conf")
+            ?? throw new InvalidOperationException($"cluster-config/{role}.conf is not embedded in {typeof(ClusterConfig).Assembly.GetName().Name}");
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        return reader.ReadToEnd();
+    }
+
     /// <summary>
     /// overrides → environment → base.conf. <paramref name="environment"/> defaults to the process
     /// environment; pass a dictionary to make the result independent of it (tests).
     /// </summary>
-    public static Config Load(string? overrides = null, IReadOnlyDictionary<string, string?>? environment = null)
+    public static Config Load(string? overrides = null, IReadOnlyDictionary<string, string?>? environment = null, IEnumerable<string>? roles = null)
     {
         environment ??= ProcessEnvironment();
-        var config = ConfigurationFactory.ParseString(EnvironmentHocon(environment)).WithFallback(Base);
+        var withRoles = Base;
+        foreach (var role in roles ?? [])
+            if (RoleText(role) is { } text) withRoles = ConfigurationFactory.ParseString(text).WithFallback(withRoles);
+        var config = ConfigurationFactory.ParseString(EnvironmentHocon(environment)).WithFallback(withRoles);
         if (!string.IsNullOrWhiteSpace(overrides)) config = ConfigurationFactory.ParseString(overrides).WithFallback(config);
         return config;
     }

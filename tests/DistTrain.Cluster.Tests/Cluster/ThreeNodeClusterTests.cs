@@ -88,3 +88,33 @@ public class OversizePayloadClusterTests
         Assert.True(stats.Completed >= 8, $"expected the gradients to arrive in chunks; {stats}");
     }
 }
+
+public class RoleConfigTests
+{
+    private static readonly Dictionary<string, string?> NoEnvironment = [];
+
+    [Fact]
+    public void Role_files_layer_over_the_base_and_under_the_environment()
+    {
+        var ps = ClusterConfig.Load(environment: NoEnvironment, roles: ["ps"]);
+        Assert.Equal(TimeSpan.FromSeconds(120), ClusterNode.PrepareTimeout(ps));
+        Assert.Equal(TimeSpan.FromSeconds(1), ps.GetTimeSpan("akka.cluster.singleton.hand-over-retry-interval"));
+        var worker = ClusterConfig.Load(environment: NoEnvironment, roles: ["worker"]);
+        Assert.Equal(TimeSpan.FromSeconds(3), ClusterNode.AnnounceInterval(worker));
+        Assert.False(worker.HasPath("disttrain.coordinator.prepare-timeout"));
+        var seed = ClusterConfig.Load(environment: NoEnvironment, roles: ["seed"]);
+        Assert.Equal(TimeSpan.FromSeconds(5), seed.GetTimeSpan("akka.cluster.seed-node-timeout"));
+        // Overrides win over role files; every role keeps base.conf's frame limit.
+        var overridden = ClusterConfig.Load("disttrain.worker.announce-interval = 7s", NoEnvironment, ["worker"]);
+        Assert.Equal(TimeSpan.FromSeconds(7), ClusterNode.AnnounceInterval(overridden));
+        Assert.Equal(16L * 1024 * 1024, worker.GetByteSize("akka.remote.dot-netty.tcp.maximum-frame-size"));
+    }
+
+    [Fact]
+    public void A_non_positive_duration_in_a_role_setting_is_refused_with_its_key()
+    {
+        var bad = ClusterConfig.Load("disttrain.worker.announce-interval = 0s", NoEnvironment, ["worker"]);
+        var e = Assert.Throws<ArgumentException>(() => ClusterNode.AnnounceInterval(bad));
+        Assert.Contains("disttrain.worker.announce-interval", e.Message);
+    }
+}
