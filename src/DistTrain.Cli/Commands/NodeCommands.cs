@@ -161,6 +161,7 @@ public static class NodeCommands
                 case EpochCompleted ep: renderer.OnEpoch(ep.Metrics); break;
                 case JobStarted s: renderer.OnMessage($"training on {s.Workers} workers; results -> {s.Job.OutputDirectory} on the ps node"); break;
                 case WorkerLeft w: renderer.OnMessage($"worker {w.WorkerId} left: {w.Reason}"); break;
+                case GradientsDropped d: renderer.OnMessage($"epoch {d.Epoch + 1} step {d.Step + 1}: dropped {d.DroppedShards} non-finite gradient(s)"); break;
             }
         }
         try

@@ -62,7 +62,7 @@ public static class TrainCommand
         stdout.WriteLine($"  model   {model.ParameterCount:N0} parameters, spec {job.Model.Hash[..12]}; {job.Loss}, {job.Optimizer.Kind} lr {job.Optimizer.LearningRate}" +
             (job.Optimizer.Schedule is { } sch ? $" ({sch.Kind.ToString().ToLowerInvariant()} schedule over {sch.TotalSteps} steps)" : ""));
         stdout.WriteLine($"  run     {job.Epochs} epochs, batch {job.BatchSize}, seed {job.Seed} -> {outDir}");
-        stdout.WriteLine($"  gemm    {Gemm.Describe()}{blas}");
+        stdout.WriteLine($"  gemm    {Gemm.Describe().Replace("GEMM: ", "")}{blas}");
 
         var renderer = stdout == System.Console.Out ? ProgressRenderer.ForConsole(job.Epochs) : new ProgressRenderer(stdout, isInteractive: false, job.Epochs);
         var history = new List<EpochMetrics>();
@@ -77,6 +77,9 @@ public static class TrainCommand
                     renderer.OnEpoch(ep.Metrics);
                     break;
                 case WorkerLeft w: renderer.OnMessage($"worker {w.WorkerId} left: {w.Reason}"); break;
+                case GradientsDropped d:
+                    renderer.OnMessage($"epoch {d.Epoch + 1} step {d.Step + 1}: dropped {d.DroppedShards} non-finite gradient(s){(d.Applied ? "" : "; parameters unchanged")} ({d.ConsecutiveBadSteps} bad step(s) in a row)");
+                    break;
             }
         }
 

@@ -34,6 +34,7 @@ public sealed class CoordinatorActor : ReceiveActor
     private int _startEpoch;
     private long _version;
     private int _attempt;
+    private int _badSteps;
     private TrainingSchedule? _schedule;
     private readonly Stopwatch _epochClock = new();
     private readonly Stopwatch _jobClock = new();
@@ -155,6 +156,7 @@ public sealed class CoordinatorActor : ReceiveActor
         _jobClock.Restart();
         _trainSeconds = 0;
         _trainSamples = 0;
+        _badSteps = 0;
         _log.Info("Job {0}: preparing {1} registered workers", _job.JobId, _workers.Count);
         _parameterServer.Tell(new StartParameterServer(_job, _resumeFrom));
         foreach (var (id, handle, _) in _workers.All())
@@ -244,6 +246,22 @@ public sealed class CoordinatorActor : ReceiveActor
     {
         if (_phase != Phase.Stepping || s.JobId != _job?.JobId || s.Version != _version + 1) return;
         _version = s.Version;
+        if (s.DroppedShards > 0)
+        {
+            _badSteps++;
+            Publish(new GradientsDropped(_job.JobId, _schedule!.Epoch, _schedule.Step, s.DroppedShards, s.Applied, _badSteps));
+            if (_badSteps >= _settings.MaxConsecutiveBadSteps)
+            {
+                Fail($"{_badSteps} steps in a row produced NaN or infinite gradients (epoch {_schedule.Epoch + 1}, step {_schedule.Step + 1}); " +
+                     "none reached the parameters. " + (_lastCheckpoint is null ? "No checkpoint was written yet. " : $"The last good checkpoint is {_lastCheckpoint}. ") +
+                     "Lower the learning rate or check the data for extreme values.");
+                return;
+            }
+        }
+        else
+        {
+            _badSteps = 0;
+        }
         _schedule!.CompleteStep(new BatchResult(s.Samples, s.LossSum, s.Correct));
         var t = _schedule.EpochTotals;
         var elapsed = Math.Max(_epochClock.Elapsed.TotalSeconds, 1e-9);

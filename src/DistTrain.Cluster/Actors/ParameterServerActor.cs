@@ -112,6 +112,11 @@ public sealed class ParameterServerActor : ReceiveActor
         {
             case ContributionOutcome.Accepted:
                 break;
+            case ContributionOutcome.NonFinite:
+                // Counted as answered and dropped: the step completes without it (StepCompleted reports it).
+                _log.Warning("Dropped a non-finite gradient from worker {0} (version {1}, shard {2}, loss sum {3})",
+                    msg.WorkerId, msg.Version, msg.ShardIndex, msg.LossSum);
+                break;
             case ContributionOutcome.Stale or ContributionOutcome.Duplicate or ContributionOutcome.NoStep:
                 _log.Debug("Ignored {0} gradient from worker {1} (version {2}, shard {3})", outcome, msg.WorkerId, msg.Version, msg.ShardIndex);
                 return;
@@ -122,10 +127,12 @@ public sealed class ParameterServerActor : ReceiveActor
         if (!_aggregator.IsComplete) return;
         var totals = _aggregator.Totals;
         var lr = _optimizer!.CurrentLearningRate;
-        _aggregator.CompleteInto(_mean);
-        _optimizer.Step(_model!.Parameters, _mean);
+        var dropped = _aggregator.DroppedShards;
+        var applied = _aggregator.CompleteInto(_mean);
+        if (applied) _optimizer.Step(_model!.Parameters, _mean);
         _version++;
-        _coordinator.Tell(new StepCompleted(msg.JobId, _version, _aggregator.Epoch, _aggregator.Step, totals.Samples, totals.LossSum, totals.Correct, lr));
+        _coordinator.Tell(new StepCompleted(msg.JobId, _version, _aggregator.Epoch, _aggregator.Step, totals.Samples, totals.LossSum, totals.Correct, lr,
+            dropped, applied));
     }
 
     private void Save(SaveCheckpoint msg)

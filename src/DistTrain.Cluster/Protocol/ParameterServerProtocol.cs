@@ -28,9 +28,13 @@ public sealed record ComputeGradients(string JobId, long Version, int Attempt, i
 public sealed record GradientsComputed(string JobId, long Version, int Attempt, int Step, int ShardIndex, string WorkerId, float[] Gradient,
     int Samples, double LossSum, int Correct) : ITensorMessage;
 
-/// <summary>The step's average was applied: parameters are now at <paramref name="Version"/>.</summary>
+/// <summary>
+/// The step is done: parameters are now at <paramref name="Version"/>. Samples, LossSum and Correct count
+/// the shards that were averaged; DroppedShards had a non-finite gradient and were left out; Applied is
+/// false when every shard was dropped and the parameters did not change.
+/// </summary>
 public sealed record StepCompleted(string JobId, long Version, int Epoch, int Step, int Samples, double LossSum, int Correct,
-    float LearningRate) : IDistTrainMessage;
+    float LearningRate, int DroppedShards = 0, bool Applied = true) : IDistTrainMessage;
 
 /// <summary>Ask for the current parameters; answered with <see cref="ParametersSnapshot"/>.</summary>
 public sealed record GetParameters(string JobId) : IDistTrainMessage;

@@ -28,6 +28,9 @@ public sealed record TrainingCompleted(string JobId, int Epochs, long Steps, dou
 
 public sealed record TrainingFailed(string JobId, string Reason) : IDistTrainMessage;
 
+/// <summary>Non-finite gradients were dropped in a step (none of them reached the parameters).</summary>
+public sealed record GradientsDropped(string JobId, int Epoch, int Step, int DroppedShards, bool Applied, int ConsecutiveBadSteps) : IDistTrainMessage;
+
 public sealed record WorkerJoined(string JobId, string WorkerId, int Workers) : IDistTrainMessage;
 
 public sealed record WorkerLeft(string JobId, string WorkerId, int Workers, string Reason) : IDistTrainMessage;

@@ -29,6 +29,7 @@ public sealed class GradientAggregator
 {
     private readonly int _parameterCount;
     private float[]?[] _slots = [];
+    private bool[] _dropped = [];
     private int _received;
 
     public GradientAggregator(int parameterCount) => _parameterCount = parameterCount;
@@ -47,14 +48,23 @@ public sealed class GradientAggregator
 
     public BatchResult Totals { get; private set; }
 
-    public bool IsComplete => InProgress && _received == ShardCount;
+    /// <summary>Shards of this step whose gradient was refused as non-finite (they count as answered).</summary>
+    public int DroppedShards { get; private set; }
+
+    public bool IsComplete => InProgress && _received + DroppedShards == ShardCount;
 
     /// <summary>Starts (or restarts, with a higher attempt) the step from parameter version <paramref name="version"/>.</summary>
     public void Begin(long version, int attempt, int epoch, int step, int shardCount)
     {
         if (shardCount < 1) throw new ArgumentOutOfRangeException(nameof(shardCount), shardCount, "a step needs at least one shard");
-        if (_slots.Length < shardCount) _slots = new float[]?[shardCount];
+        if (_slots.Length < shardCount)
+        {
+            _slots = new float[]?[shardCount];
+            _dropped = new bool[shardCount];
+        }
         Array.Clear(_slots);
+        Array.Clear(_dropped);
+        DroppedShards = 0;
         Version = version;
         Attempt = attempt;
         Epoch = epoch;
@@ -70,34 +80,57 @@ public sealed class GradientAggregator
         if (!InProgress) return ContributionOutcome.NoStep;
         if (version != Version || attempt != Attempt) return ContributionOutcome.Stale;
         if ((uint)shardIndex >= (uint)ShardCount) return ContributionOutcome.UnknownShard;
-        if (_slots[shardIndex] is not null) return ContributionOutcome.Duplicate;
+        if (_slots[shardIndex] is not null || _dropped[shardIndex]) return ContributionOutcome.Duplicate;
         if (gradientSum.Length != _parameterCount) return ContributionOutcome.WrongSize;
-        if (!double.IsFinite(lossSum) || !GradientMath.AllFinite(gradientSum)) return ContributionOutcome.NonFinite;
+        if (!double.IsFinite(lossSum) || !GradientMath.AllFinite(gradientSum))
+        {
+            // Answered, but never averaged: a NaN or infinity must not reach the parameters.
+            _dropped[shardIndex] = true;
+            DroppedShards++;
+            return ContributionOutcome.NonFinite;
+        }
         _slots[shardIndex] = gradientSum;
         _received++;
         Totals += new BatchResult(samples, lossSum, correct);
         return ContributionOutcome.Accepted;
     }
 
-    /// <summary>Writes Σ_shards gradientSum / Σ_shards samples into <paramref name="mean"/> and ends the step.</summary>
-    public void CompleteInto(Span<float> mean)
+    /// <summary>
+    /// Writes Σ gradientSum / Σ samples over the shards that were accepted into <paramref name="mean"/> and
+    /// ends the step. Returns false, leaving <paramref name="mean"/> untouched, when every shard was
+    /// dropped as non-finite: then there is nothing to apply.
+    /// </summary>
+    public bool CompleteInto(Span<float> mean)
     {
-        if (!IsComplete) throw new InvalidOperationException($"Step {Step} of version {Version} has {_received} of {ShardCount} shards; it cannot be averaged yet.");
+        if (!IsComplete) throw new InvalidOperationException($"Step {Step} of version {Version} has {_received + DroppedShards} of {ShardCount} shards; it cannot be averaged yet.");
         if (mean.Length != _parameterCount) throw new ArgumentException($"mean buffer has {mean.Length} values; {_parameterCount} expected");
-        // ((s0 + s1) + ... + sN) * (1/n), in shard order, fused into as few passes as possible.
-        var inv = 1f / Totals.Samples;
-        if (ShardCount == 1)
+        var applied = _received > 0;
+        if (applied)
         {
-            GradientMath.ScaleInto(mean, _slots[0], inv);
-        }
-        else
-        {
-            _slots[0]!.CopyTo(mean);
-            for (var i = 1; i < ShardCount - 1; i++) GradientMath.Add(mean, _slots[i]);
-            GradientMath.AddThenScale(mean, _slots[ShardCount - 1], inv);
+            // ((s0 + s1) + ... + sN) * (1/n) over the accepted shards in shard order, fused into as few passes as possible.
+            var inv = 1f / Totals.Samples;
+            int first = -1, last = -1;
+            for (var i = 0; i < ShardCount; i++)
+            {
+                if (_slots[i] is null) continue;
+                if (first < 0) first = i;
+                last = i;
+            }
+            if (first == last)
+            {
+                GradientMath.ScaleInto(mean, _slots[first], inv);
+            }
+            else
+            {
+                _slots[first]!.CopyTo(mean);
+                for (var i = first + 1; i < last; i++)
+                    if (_slots[i] is { } g) GradientMath.Add(mean, g);
+                GradientMath.AddThenScale(mean, _slots[last], inv);
+            }
         }
         Array.Clear(_slots);
         InProgress = false;
+        return applied;
     }
 
     /// <summary>Abandons the step (e.g. the job stopped).</summary>

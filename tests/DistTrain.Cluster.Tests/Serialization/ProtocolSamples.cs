@@ -59,6 +59,7 @@ public static class ProtocolSamples
         new EpochCompleted("job-42", new EpochMetrics(1, 0.7, 0.6, 0.8, null, 1234.5, 2.5, 16, 0.01f), 2, 240),
         new TrainingCompleted("job-42", 5, 40, 0.3, 0.9, [0, 1, 2], [0, 1, 1], ["a", "b", "c"], 999.0, 12.5, 2, null, "cafe", false),
         new TrainingFailed("job-42", "worker lost"),
+        new GradientsDropped("job-42", 1, 3, 1, true, 1),
         new WorkerJoined("job-42", "worker-1", 2),
         new WorkerLeft("job-42", "worker-1", 1, "unreachable"),
         new RegisterWorker("worker-1", worker),

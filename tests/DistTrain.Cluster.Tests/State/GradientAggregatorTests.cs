@@ -42,7 +42,7 @@ public class GradientAggregatorTests
     }
 
     [Fact]
-    public void Stale_duplicate_unknown_wrong_size_and_non_finite_contributions_are_not_counted()
+    public void Stale_duplicate_unknown_and_wrong_size_contributions_are_not_counted()
     {
         var agg = new GradientAggregator(2);
         Assert.Equal(ContributionOutcome.NoStep, agg.Add(0, 1, 0, [1f, 1f], 1, 0, 0));
@@ -51,12 +51,45 @@ public class GradientAggregatorTests
         Assert.Equal(ContributionOutcome.Stale, agg.Add(3, 1, 0, [1f, 1f], 1, 0, 0));
         Assert.Equal(ContributionOutcome.UnknownShard, agg.Add(3, 2, 2, [1f, 1f], 1, 0, 0));
         Assert.Equal(ContributionOutcome.WrongSize, agg.Add(3, 2, 0, [1f, 1f, 1f], 1, 0, 0));
-        Assert.Equal(ContributionOutcome.NonFinite, agg.Add(3, 2, 0, [float.NaN, 1f], 1, 0, 0));
-        Assert.Equal(ContributionOutcome.NonFinite, agg.Add(3, 2, 0, [1f, 1f], 1, double.PositiveInfinity, 0));
         Assert.Equal(ContributionOutcome.Accepted, agg.Add(3, 2, 0, [2f, 2f], 2, 0, 0));
         Assert.Equal(ContributionOutcome.Duplicate, agg.Add(3, 2, 0, [100f, 100f], 2, 0, 0));
         Assert.False(agg.IsComplete);
         Assert.Equal(2, agg.Totals.Samples);
+    }
+
+    [Theory]
+    [InlineData(float.NaN, 0.5)]
+    [InlineData(float.PositiveInfinity, 0.5)]
+    [InlineData(1f, double.NaN)]
+    public void A_non_finite_shard_is_dropped_and_the_step_averages_the_others(float bad, double badLoss)
+    {
+        var agg = new GradientAggregator(2);
+        agg.Begin(0, 1, 0, 0, shardCount: 3);
+        Assert.Equal(ContributionOutcome.Accepted, agg.Add(0, 1, 0, [3f, 6f], 3, 1.0, 2));
+        Assert.Equal(ContributionOutcome.NonFinite, agg.Add(0, 1, 1, [bad, 1f], 5, badLoss, 5));
+        Assert.Equal(ContributionOutcome.Duplicate, agg.Add(0, 1, 1, [1f, 1f], 5, 0.1, 5));
+        Assert.False(agg.IsComplete);
+        Assert.Equal(ContributionOutcome.Accepted, agg.Add(0, 1, 2, [1f, 2f], 1, 0.5, 1));
+        Assert.True(agg.IsComplete);
+        Assert.Equal(1, agg.DroppedShards);
+        var mean = new float[2];
+        Assert.True(agg.CompleteInto(mean));
+        Assert.Equal([1f, 2f], mean); // (3+1)/4, (6+2)/4: the dropped shard's 5 samples are not counted
+        Assert.Equal(4, agg.Totals.Samples);
+    }
+
+    [Fact]
+    public void A_step_whose_every_shard_was_dropped_applies_nothing()
+    {
+        var agg = new GradientAggregator(2);
+        agg.Begin(0, 1, 0, 0, shardCount: 2);
+        agg.Add(0, 1, 0, [float.NaN, 0f], 1, 0.1, 0);
+        agg.Add(0, 1, 1, [0f, float.NegativeInfinity], 1, 0.1, 0);
+        Assert.True(agg.IsComplete);
+        var mean = new float[] { 7f, 7f };
+        Assert.False(agg.CompleteInto(mean));
+        Assert.Equal([7f, 7f], mean);
+        Assert.False(agg.InProgress);
     }
 
     [Fact]
