@@ -262,7 +262,7 @@ public sealed class CoordinatorActor : ReceiveActor
         {
             _badSteps = 0;
         }
-        _schedule!.CompleteStep(new BatchResult(s.Samples, s.LossSum, s.Correct));
+        _schedule!.CompleteStep(new BatchResult(s.Samples, s.LossSum, s.Correct), s.AppliedSampleIds);
         var t = _schedule.EpochTotals;
         var elapsed = Math.Max(_epochClock.Elapsed.TotalSeconds, 1e-9);
         Publish(new StepProgressed(_job.JobId, new StepProgress(_schedule.Epoch, _schedule.Step, _schedule.StepsPerEpoch,
@@ -343,7 +343,8 @@ public sealed class CoordinatorActor : ReceiveActor
         var metrics = new EpochMetrics(s.Epoch + 1, t.LossSum / t.Samples, (double)t.Correct / t.Samples, valLoss, valAccuracy,
             t.Samples / Math.Max(seconds, 1e-9), seconds, _version, 0f);
         _history.Add(metrics);
-        Publish(new EpochCompleted(_job!.JobId, metrics, _workers.Ready().Count, t.Samples));
+        var (visitsMin, visitsMax) = s.VisitRange();
+        Publish(new EpochCompleted(_job!.JobId, metrics, _workers.Ready().Count, t.Samples, visitsMin, visitsMax));
         var finished = s.CompleteEpoch(valLoss);
         if (!finished && _job.OutputDirectory is not null && _job.CheckpointEvery > 0 && s.Epoch % _job.CheckpointEvery == 0)
             RequestCheckpoint();

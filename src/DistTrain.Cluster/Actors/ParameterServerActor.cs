@@ -27,6 +27,7 @@ public sealed class ParameterServerActor : ReceiveActor
     private float[] _mean = [];
     private long _version;
     private IActorRef _coordinator = ActorRefs.Nobody;
+    private IReadOnlyList<ShardAssignment> _shards = [];
 
     public ParameterServerActor()
     {
@@ -91,6 +92,7 @@ public sealed class ParameterServerActor : ReceiveActor
             return;
         }
         _coordinator = Sender;
+        _shards = msg.Shards;
         _aggregator!.Begin(_version, msg.Attempt, msg.Epoch, msg.Step, msg.Shards.Count);
         // The master parameters go out as they are, without a copy: they change only when every shard
         // of the current attempt has answered, and a worker copies them into its replica before it
@@ -132,7 +134,23 @@ public sealed class ParameterServerActor : ReceiveActor
         if (applied) _optimizer.Step(_model!.Parameters, _mean);
         _version++;
         _coordinator.Tell(new StepCompleted(msg.JobId, _version, _aggregator.Epoch, _aggregator.Step, totals.Samples, totals.LossSum, totals.Correct, lr,
-            dropped, applied));
+            dropped, applied, AppliedSampleIds()));
+    }
+
+    // The samples whose gradients went into the average: the coordinator's per-sample visit accounting.
+    private int[] AppliedSampleIds()
+    {
+        var count = 0;
+        foreach (var s in _shards) if (_aggregator!.IsAccepted(s.ShardIndex)) count += s.SampleIds.Length;
+        var ids = new int[count];
+        var at = 0;
+        foreach (var s in _shards)
+        {
+            if (!_aggregator!.IsAccepted(s.ShardIndex)) continue;
+            s.SampleIds.CopyTo(ids, at);
+            at += s.SampleIds.Length;
+        }
+        return ids;
     }
 
     private void Save(SaveCheckpoint msg)

@@ -31,10 +31,11 @@ public sealed record GradientsComputed(string JobId, long Version, int Attempt, 
 /// <summary>
 /// The step is done: parameters are now at <paramref name="Version"/>. Samples, LossSum and Correct count
 /// the shards that were averaged; DroppedShards had a non-finite gradient and were left out; Applied is
-/// false when every shard was dropped and the parameters did not change.
+/// false when every shard was dropped and the parameters did not change. AppliedSampleIds lists the
+/// training samples whose gradients were averaged (the coordinator's visit accounting).
 /// </summary>
 public sealed record StepCompleted(string JobId, long Version, int Epoch, int Step, int Samples, double LossSum, int Correct,
-    float LearningRate, int DroppedShards = 0, bool Applied = true) : IDistTrainMessage;
+    float LearningRate, int DroppedShards = 0, bool Applied = true, int[]? AppliedSampleIds = null) : IDistTrainMessage;
 
 /// <summary>Ask for the current parameters; answered with <see cref="ParametersSnapshot"/>.</summary>
 public sealed record GetParameters(string JobId) : IDistTrainMessage;

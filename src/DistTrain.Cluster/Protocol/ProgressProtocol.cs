@@ -18,8 +18,12 @@ public sealed record JobStarted(string JobId, int Workers, int TrainSamples, int
 
 public sealed record StepProgressed(string JobId, StepProgress Progress) : IDistTrainMessage;
 
-/// <summary>An epoch ended; Samples is how many training samples its steps counted (each exactly once: the training split's size).</summary>
-public sealed record EpochCompleted(string JobId, EpochMetrics Metrics, int Workers, int Samples) : IDistTrainMessage;
+/// <summary>
+/// An epoch ended. Samples: training samples its steps averaged. VisitsMin/VisitsMax: the fewest and most
+/// times any one training sample's gradient was applied in the epoch: 1 and 1 prove every sample was
+/// used exactly once (none skipped after a lost worker, none counted twice after a re-run).
+/// </summary>
+public sealed record EpochCompleted(string JobId, EpochMetrics Metrics, int Workers, int Samples, int VisitsMin = 1, int VisitsMax = 1) : IDistTrainMessage;
 
 /// <summary>Final figures of a finished job; TestPredictions[i] is the predicted class of test sample i.</summary>
 public sealed record TrainingCompleted(string JobId, int Epochs, long Steps, double TestLoss, double TestAccuracy, int[] TestLabels,

@@ -53,9 +53,13 @@ public sealed class GradientAggregator
 
     public bool IsComplete => InProgress && _received + DroppedShards == ShardCount;
 
+    /// <summary>True when shard <paramref name="shardIndex"/>'s gradient was accepted into the current step.</summary>
+    public bool IsAccepted(int shardIndex) => (uint)shardIndex < (uint)ShardCount && _slots[shardIndex] is not null;
+
     /// <summary>Starts (or restarts, with a higher attempt) the step from parameter version <paramref name="version"/>.</summary>
     public void Begin(long version, int attempt, int epoch, int step, int shardCount)
     {
+        // Slots are cleared here, not at completion, so IsAccepted still answers for the step just completed.
         if (shardCount < 1) throw new ArgumentOutOfRangeException(nameof(shardCount), shardCount, "a step needs at least one shard");
         if (_slots.Length < shardCount)
         {
@@ -128,7 +132,6 @@ public sealed class GradientAggregator
                 GradientMath.AddThenScale(mean, _slots[last], inv);
             }
         }
-        Array.Clear(_slots);
         InProgress = false;
         return applied;
     }

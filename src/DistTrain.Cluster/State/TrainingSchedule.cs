@@ -16,6 +16,7 @@ public sealed class TrainingSchedule
     private readonly bool _shuffle;
     private readonly EarlyStopping _stopper;
     private int[] _order = [];
+    private readonly int[] _visits;
 
     public TrainingSchedule(int trainCount, int batchSize, int epochs, ulong seed, int patience, int startEpoch = 0, bool shuffle = true)
     {
@@ -26,6 +27,7 @@ public sealed class TrainingSchedule
         _seed = seed;
         _shuffle = shuffle;
         _stopper = new EarlyStopping(patience);
+        _visits = new int[trainCount];
         StepsPerEpoch = EpochSchedule.StepsPerEpoch(trainCount, batchSize);
         Epoch = startEpoch;
         Finished = startEpoch >= epochs;
@@ -68,11 +70,35 @@ public sealed class TrainingSchedule
         return shards;
     }
 
-    /// <summary>Records the completed step's figures and moves to the next step.</summary>
-    public void CompleteStep(BatchResult result)
+    /// <summary>
+    /// Records the completed step's figures and the samples whose gradients it averaged, and moves to the
+    /// next step.
+    /// </summary>
+    public void CompleteStep(BatchResult result, ReadOnlySpan<int> appliedSampleIds = default)
     {
         EpochTotals += result;
+        foreach (var id in appliedSampleIds)
+        {
+            if ((uint)id >= (uint)_visits.Length)
+                throw new ArgumentOutOfRangeException(nameof(appliedSampleIds), id, $"sample id outside the training split of {_visits.Length}");
+            _visits[id]++;
+        }
         Step++;
+    }
+
+    /// <summary>How many times each training sample's gradient was applied in the current epoch.</summary>
+    public ReadOnlySpan<int> Visits => _visits;
+
+    /// <summary>Fewest and most visits of any training sample this epoch: (1, 1) means every sample exactly once.</summary>
+    public (int Min, int Max) VisitRange()
+    {
+        int min = int.MaxValue, max = 0;
+        foreach (var v in _visits)
+        {
+            if (v < min) min = v;
+            if (v > max) max = v;
+        }
+        return (min, max);
     }
 
     /// <summary>
@@ -86,6 +112,7 @@ public sealed class TrainingSchedule
         Epoch++;
         Step = 0;
         EpochTotals = default;
+        Array.Clear(_visits);
         if (stop) StoppedEarly = true;
         Finished = stop || Epoch >= Epochs;
         if (!Finished) _order = EpochSchedule.Permutation(_trainCount, _seed, Epoch, _shuffle);

@@ -82,6 +82,7 @@ public class LocalModeTests
         List<EpochCompleted> epochs;
         lock (events) epochs = events.OfType<EpochCompleted>().ToList();
         Assert.Equal([1, 2, 3, 4, 5], epochs.Select(e => e.Metrics.Epoch));
+        Assert.All(epochs, e => Assert.Equal((1, 1), (e.VisitsMin, e.VisitsMax)));
         Assert.True(epochs[^1].Metrics.TrainLoss < epochs[0].Metrics.TrainLoss);
         Assert.True(done.TestAccuracy >= 0.95, $"test accuracy {done.TestAccuracy}");
         Assert.Equal(60, done.TestLabels.Length);

@@ -61,6 +61,8 @@ public class NumericalFaultTests : Akka.TestKit.Xunit2.TestKit
             Assert.False(dropped.Applied);
             // The dropped step's 24 samples are missing from epoch 1's count and from nowhere else.
             Assert.Equal([216, 240], events.OfType<EpochCompleted>().Select(e => e.Samples));
+            // The dropped step's samples were never applied in epoch 1; every other sample once.
+            Assert.Equal([(0, 1), (1, 1)], events.OfType<EpochCompleted>().Select(e => (e.VisitsMin, e.VisitsMax)));
         }
     }
 }

@@ -67,6 +67,8 @@ public class WorkerMembershipTests : Akka.TestKit.Xunit2.TestKit
             Assert.Contains(events, e => e is WorkerLeft { WorkerId: "doomed" });
             // Every epoch still counted each of the 240 training samples once: none skipped, none twice.
             Assert.All(events.OfType<EpochCompleted>(), e => Assert.Equal(240, e.Samples));
+            // ...and the per-sample accounting of what the parameter server averaged proves it.
+            Assert.All(events.OfType<EpochCompleted>(), e => Assert.Equal((1, 1), (e.VisitsMin, e.VisitsMax)));
         }
         Assert.True(done.TestAccuracy >= 0.9, $"test accuracy {done.TestAccuracy}");
     }

@@ -30,6 +30,19 @@ public class TrainingScheduleTests
     }
 
     [Fact]
+    public void Visit_accounting_counts_applied_samples_per_epoch_and_starts_again_each_epoch()
+    {
+        var s = new TrainingSchedule(6, 3, epochs: 2, seed: 1, patience: 0);
+        s.CompleteStep(new BatchResult(3, 0, 0), [0, 1, 2]);
+        s.CompleteStep(new BatchResult(4, 0, 0), [3, 4, 5, 5]);
+        Assert.Equal([1, 1, 1, 1, 1, 2], s.Visits.ToArray());
+        Assert.Equal((1, 2), s.VisitRange());
+        s.CompleteEpoch(null);
+        Assert.Equal((0, 0), s.VisitRange());
+        Assert.Throws<ArgumentOutOfRangeException>(() => s.CompleteStep(new BatchResult(1, 0, 0), [6]));
+    }
+
+    [Fact]
     public void Batches_match_the_single_replica_epoch_schedule()
     {
         var s = new TrainingSchedule(50, 8, 1, seed: 3, patience: 0);
