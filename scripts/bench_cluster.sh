@@ -30,7 +30,8 @@
 #
 # samples/s counts training steps only (all epochs), never the test evaluation, in every configuration.
 # For the multi-process run it also records each process's peak RSS and the CPU seconds each process spent
-# from the job's start to its end (polled from /proc every 0.2 s), and the wall time per step.
+# from the job's start to the end of its last epoch (polled from /proc every 0.2 s), and the wall time per
+# step. Its node logs are kept in out/bench-cluster/logs/.
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for every command (as in bench.sh). Every process this
 # script starts runs in its own process group and is stopped when the script ends, fails or is interrupted.
 set -euo pipefail
@@ -88,6 +89,8 @@ DLL=src/DistTrain.Cli/bin/Release/net10.0/disttrain.dll
 [[ -x $BIN && -f $DLL ]] || { echo "bench_cluster.sh: $BIN or $DLL missing after the build" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/disttrain-bench-cluster.XXXXXX)
+LOGS="$ROOT/out/bench-cluster/logs"   # node logs of the multi-process runs, kept
+rm -rf "$LOGS"
 RAW="$WORK/raw.jsonl"
 : >"$RAW"
 
@@ -96,14 +99,17 @@ RAW="$WORK/raw.jsonl"
 # children (bench_ddp.py's two processes). Only groups this script started are signalled.
 PIDS=()
 alive() { kill -0 "$1" 2>/dev/null; }
-stop_group() {  # PID [grace seconds]: SIGTERM to the group, SIGKILL after the grace period
+stopped_rc=0
+stop_group() {  # PID [grace seconds]: SIGTERM to the group, SIGKILL after the grace period; exit status in $stopped_rc
   local pid=$1 grace=${2:-15} deadline
-  alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  deadline=$((SECONDS + grace))
-  while alive "$pid" && (( SECONDS < deadline )); do sleep 0.2; done
-  if alive "$pid"; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; fi
-  wait "$pid" 2>/dev/null || true
+  stopped_rc=0
+  if alive "$pid"; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + grace))
+    while alive "$pid" && (( SECONDS < deadline )); do sleep 0.2; done
+    if alive "$pid"; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; fi
+  fi
+  { wait "$pid"; } 2>/dev/null || stopped_rc=$?
 }
 cleanup() {
   local rc=$? pid
@@ -157,9 +163,10 @@ proc_stats() {
   local stat hwm
   stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
   hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null) || return 0
+  [[ -n $hwm ]] || return 0  # a zombie (exited, not yet reaped) has no memory lines: keep the last reading
   # Fields after the ") " that ends the command name: state is field 3, utime 14, stime 15.
   set -- ${stat##*) }
-  echo "$(( (${12} + ${13}) )) ${hwm:-0}" | awk -v t="$TICKS" '{ printf "%.2f %.1f\n", $1 / t, $2 / 1024 }'
+  echo "$(( ${12} + ${13} )) $hwm" | awk -v t="$TICKS" '{ printf "%.2f %.1f\n", $1 / t, $2 / 1024 }'
 }
 
 # ---- the multi-process run ---------------------------------------------------------------------------
@@ -213,8 +220,12 @@ run_multiprocess() {
   stop_group "$ps"; forget "$ps"
   # The workers try to leave through the seed, which is gone: no point in a long grace period.
   kill -TERM -- "-$w1" "-$w2" 2>/dev/null || true
-  stop_group "$w1" 5; forget "$w1"
-  stop_group "$w2" 5; forget "$w2"
+  local wrc=()
+  stop_group "$w1" 5; forget "$w1"; wrc+=("$stopped_rc")
+  stop_group "$w2" 5; forget "$w2"; wrc+=("$stopped_rc")
+  # Keep the node logs (the work folder goes away at the end).
+  mkdir -p "$LOGS/$1" && cp "$dir"/*.log "$LOGS/$1/"
+  if [[ "${wrc[*]}" != "0 0" ]]; then echo "#   worker exit statuses after SIGTERM: ${wrc[*]} (logs: $LOGS/$1)" >&2; fi
   local summary
   summary=$(find "$dir/out" -name summary.json | head -n 1)
   if (( rc != 0 )) || [[ -z $summary ]]; then
@@ -222,7 +233,7 @@ run_multiprocess() {
     return 1
   fi
   $PY - "$summary" "$(dirname "$summary")/metrics.jsonl" "$job" "${t0:-0}" "${t1:-0}" \
-    "${s_ps:-0 0}" "${e_ps:-$l_ps}" "$l_ps" "${s_w1:-0 0}" "${e_w1:-$l_w1}" "$l_w1" "${s_w2:-0 0}" "${e_w2:-$l_w2}" "$l_w2" <<'PYEOF'
+    "${s_ps:-0 0}" "${e_ps:-$l_ps}" "$l_ps" "${s_w1:-0 0}" "${e_w1:-$l_w1}" "$l_w1" "${s_w2:-0 0}" "${e_w2:-$l_w2}" "$l_w2" "${wrc[*]}" <<'PYEOF'
 import json, math, sys
 summary, metrics = json.load(open(sys.argv[1])), [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
 job = json.load(open(sys.argv[3]))
@@ -248,6 +259,7 @@ print(json.dumps({
     "peak_rss_mib": max(rss.values()), "peak_rss_mib_per_process": rss,
     # CPU seconds of each process from the job's start to the last epoch's end (polled every 0.2 s), and that window's wall seconds.
     "cpu_seconds": cpu, "cpu_window_seconds": round(window, 2),
+    "worker_exit_after_sigterm": [int(x) for x in sys.argv[15].split()],
 }))
 PYEOF
 }
