@@ -28,7 +28,7 @@ namespace DistTrain.Benchmarks;
 /// </summary>
 internal static class TrainBench
 {
-    private sealed record Options(string Workload, int Epochs, int Threads, string Mode, int Workers, int? Limit, string Data, ulong Seed, bool Profile, int ProfileSteps);
+    private sealed record Options(string Workload, int Epochs, int Threads, string Mode, int Workers, int? Limit, string Data, ulong Seed, bool Profile, int ProfileSteps, bool JobJson, int Batch);
 
     public static int Run(string[] args)
     {
@@ -43,6 +43,14 @@ internal static class TrainBench
         {
             Console.Error.WriteLine($"train: {e.Message} (try --help)");
             return 2;
+        }
+
+        if (o.JobJson)
+        {
+            // The same job as a `disttrain node --job` file (snake_case, as JobFile.ToJson writes it), so that
+            // scripts/bench_cluster.sh runs exactly the job that local mode runs here.
+            Console.WriteLine(JsonSerializer.Serialize(Job(o) with { CheckpointEvery = 0 }, new JsonSerializerOptions(ModelSpec.JsonOptions) { WriteIndented = true }));
+            return 0;
         }
 
         // OpenBLAS's pool is process-wide; the variable also reaches the managed fallback. Set before Gemm.Default is first used.
@@ -98,6 +106,7 @@ internal static class TrainBench
         {
             Model = model,
             Epochs = o.Epochs,
+            BatchSize = o.Batch,
             Data = preset.Data with { Path = o.Data, Limit = o.Limit },
             ValidationFraction = 0,
             TrainFraction = 1,
@@ -197,9 +206,10 @@ internal static class TrainBench
     {
         string workload = "mlp", mode = "single", data = PresetDataLoader.DefaultFashionFolder;
         int? epochs = null, limit = null;
-        int threads = 1, workers = 2, profileSteps = 200;
+        int threads = 1, workers = 2, profileSteps = 200, batch = 128;
         ulong seed = 42;
         var profile = false;
+        var jobJson = false;
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -216,10 +226,13 @@ internal static class TrainBench
                 case "--seed": seed = ulong.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--profile": profile = true; break;
                 case "--profile-steps": profileSteps = NextInt(); break;
+                case "--job-json": jobJson = true; break;
+                case "--batch": batch = NextInt(); break;
                 case "-h" or "--help":
                     Console.WriteLine("train --workload mlp|cnn [--epochs E (mlp 3, cnn 1)] [--threads T (1)] [--mode single|local] [--workers N (2, local)]");
-                    Console.WriteLine("      [--limit N first training samples] [--data IDX-FOLDER] [--seed S (42)]");
+                    Console.WriteLine("      [--limit N first training samples] [--data IDX-FOLDER] [--seed S (42)] [--batch N (128, global)]");
                     Console.WriteLine("      [--profile [--profile-steps N (200)]: time the phases of a single-replica step instead of training]");
+                    Console.WriteLine("      [--job-json: print the job as a `disttrain node --job` file (no mid-run checkpoints) instead of training]");
                     Console.WriteLine("Prints one JSON line; samples_per_second counts training steps only (all epochs), not evaluation.");
                     return null;
                 default: throw new ArgumentException($"unknown option '{args[i]}'");
@@ -228,8 +241,8 @@ internal static class TrainBench
         if (workload is not ("mlp" or "cnn")) throw new ArgumentException($"--workload must be mlp or cnn (got '{workload}')");
         if (mode is not ("single" or "local")) throw new ArgumentException($"--mode must be single or local (got '{mode}')");
         var e = epochs ?? (workload == "mlp" ? 3 : 1);
-        if (e < 1 || threads < 1 || workers < 1 || limit is < 1 || profileSteps < 1)
-            throw new ArgumentException("--epochs, --threads, --workers, --limit and --profile-steps must be >= 1");
-        return new Options(workload, e, threads, mode, workers, limit, data, seed, profile, profileSteps);
+        if (e < 1 || threads < 1 || workers < 1 || limit is < 1 || profileSteps < 1 || batch < 1)
+            throw new ArgumentException("--epochs, --threads, --workers, --limit, --batch and --profile-steps must be >= 1");
+        return new Options(workload, e, threads, mode, workers, limit, data, seed, profile, profileSteps, jobJson, batch);
     }
 }
