@@ -4,7 +4,7 @@
 #   bash scripts/bench.sh                 # 3 rounds, W2 MLP, 3 epochs, full 60000 training images
 #   bash scripts/bench.sh --quick         # smoke test: 1 round, 1 epoch, first 10000 images
 #   bash scripts/bench.sh --rounds 5 --epochs 2 --out /tmp/table.md
-#   bash scripts/bench.sh --workload cnn  # W3 (1 epoch by default); ours reports n/a until Conv2D exists
+#   bash scripts/bench.sh --workload cnn  # W3 (1 epoch by default)
 #
 # Runs every configuration once per round, in rotation (so slow drift of the machine's load hits all of
 # them alike), takes the median over rounds, prints a markdown table and one line per target:
