@@ -51,20 +51,10 @@ fi
 [[ "$WORKLOAD" == mlp || "$WORKLOAD" == cnn ]] || { echo "bench.sh: --workload must be mlp or cnn" >&2; exit 2; }
 
 # ---- prerequisites -----------------------------------------------------------------------------
-missing=()
-for pkg in python3-torch libopenblas0-pthread dataset-fashion-mnist; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  echo "# installing ${missing[*]}" >&2
-  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-PY=/usr/bin/python3
-[[ -x $PY ]] || { echo "bench.sh: $PY not found (PyTorch must run with Debian's python3)" >&2; exit 1; }
+# shellcheck source=scripts/lib/bench-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bench-common.sh"
+bench_prerequisites bench.sh
 
-CORETYPE_NOTE="OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-<unset>} in the caller's environment; both unset for every benchmark command"
 
 echo "# building Release" >&2
 dotnet build -c Release tests/DistTrain.Benchmarks -v quiet -nologo >&2
@@ -111,12 +101,13 @@ if [[ $SKIP_GEMM -eq 0 ]]; then
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BIN" gemm --only mlp >"$GEMM_OUT" 2>&1 || true
 fi
 
-CORENAME=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $PY -c 'import ctypes; l = ctypes.CDLL("libopenblas.so.0"); l.openblas_get_corename.restype = ctypes.c_char_p; print(l.openblas_get_corename().decode())' 2>/dev/null || echo '?')
-MACHINE="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; .NET SDK $(dotnet --version); $($PY -c 'import torch; print("torch", torch.__version__)' 2>/dev/null || echo 'torch ?'); OpenBLAS $(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo '?') (pthread, kernel $CORENAME)"
+MACHINE=$(bench_machine)
 
 mkdir -p "$(dirname "$OUT")"
 $PY - "$RAW" "$GEMM_OUT" "$OUT" "$WORKLOAD" "$EPOCHS" "${LIMIT:-60000}" "$ROUNDS" "$LOAD_BEFORE" "$LOAD_AFTER" "$(( $(date +%s) - START ))" "$MACHINE" "$CORETYPE_NOTE" <<'PYEOF'
 import json, math, statistics, sys, datetime
+sys.path.insert(0, "scripts/lib")
+import bench_report
 raw, gemm_path, out, workload, epochs, limit, rounds, load_before, load_after, seconds, machine, coretype = sys.argv[1:]
 runs = [json.loads(l) for l in open(raw) if l.strip()]
 order = []
@@ -201,18 +192,11 @@ w("")
 w("Targets (ratio = ours / reference; accuracy_difference = |ours − torch| test accuracy after the last epoch, single 1 thread vs torch 1 thread):")
 w("")
 w("```")
-tlines = []
-for name, value, goal, higher in targets:
-    ok = (value >= goal) if higher else (value <= goal)
-    tlines.append(f"target {name} ratio={value:.3f} goal={goal} {'ok' if ok and value == value else 'short'}")
+tlines = bench_report.target_lines(targets)
 lines.extend(tlines)
 w("```")
 w("")
-w("Raw results (one JSON line per run):")
-w("")
-w("```")
-lines.extend(json.dumps(r) for r in runs)
-w("```")
+lines.extend(bench_report.raw_block(runs))
 text = "\n".join(lines) + "\n"
 with open(out, "w") as f:
     f.write(text)

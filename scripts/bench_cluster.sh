@@ -63,19 +63,9 @@ for v in ROUNDS EPOCHS JOB_TIMEOUT ${LIMIT:+LIMIT}; do
 done
 
 # ---- prerequisites -----------------------------------------------------------------------------------
-missing=()
-for pkg in python3-torch libopenblas0-pthread dataset-fashion-mnist; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-  echo "# installing ${missing[*]}" >&2
-  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-PY=/usr/bin/python3
-[[ -x $PY ]] || { echo "bench_cluster.sh: $PY not found (PyTorch must run with Debian's python3)" >&2; exit 1; }
-CORETYPE_NOTE="OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-<unset>} in the caller's environment; both unset for every benchmark command"
+# shellcheck source=scripts/lib/bench-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bench-common.sh"
+bench_prerequisites bench_cluster.sh
 # Node options come from the command line only (a DISTTRAIN_JOB left in the caller's environment would make
 # the workers refuse to start), and every command runs without the OpenBLAS core overrides.
 unset DISTTRAIN_ROLES DISTTRAIN_HOST DISTTRAIN_PORT DISTTRAIN_PUBLIC_HOST DISTTRAIN_SEEDS DISTTRAIN_WORKERS \
@@ -315,10 +305,12 @@ if (( BREAKDOWN )); then
   fi
 fi
 
-MACHINE="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; .NET SDK $(dotnet --version); $($PY -c 'import torch; print("torch", torch.__version__)' 2>/dev/null || echo 'torch ?'); OpenBLAS $(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo '?')"
+MACHINE=$(bench_machine)
 mkdir -p "$(dirname "$OUT")"
 $PY - "$RAW" "$PROBES" "$WIRE" "$OUT" "$EPOCHS" "${LIMIT:-60000}" "$ROUNDS" "$LOAD_BEFORE" "$LOAD_AFTER" "$(( $(date +%s) - START ))" "$MACHINE" "$CORETYPE_NOTE" <<'PYEOF'
 import json, os, statistics, sys, datetime
+sys.path.insert(0, "scripts/lib")
+import bench_report
 NCORES = os.cpu_count() or 1
 raw, probes_path, wire_path, out, epochs, limit, rounds, load_before, load_after, seconds, machine, coretype = sys.argv[1:]
 runs = [json.loads(l) for l in open(raw) if l.strip()]
@@ -419,19 +411,11 @@ w("")
 w("Targets (ratio = ours / reference; accuracy_difference_vs_ddp = |ours multi-process − DDP| test accuracy after the last epoch):")
 w("")
 w("```")
-tlines = []
-for name, value, goal, higher in targets:
-    ok = (value >= goal) if higher else (value <= goal)
-    tlines.append(f"target {name} ratio={value:.3f} goal={goal} {'ok' if ok and value == value else 'short'}")
+tlines = bench_report.target_lines(targets)
 lines.extend(tlines)
 w("```")
 w("")
-w("Raw results (one JSON line per run):")
-w("")
-w("```")
-lines.extend(json.dumps(r) for r in runs)
-lines.extend(json.dumps(p) for p in (json.loads(l) for l in open(probes_path) if l.strip()))
-w("```")
+lines.extend(bench_report.raw_block(runs, (json.loads(l) for l in open(probes_path) if l.strip())))
 text = "\n".join(lines) + "\n"
 with open(out, "w") as f:
     f.write(text)
