@@ -313,16 +313,8 @@ sys.path.insert(0, "scripts/lib")
 import bench_report
 NCORES = os.cpu_count() or 1
 raw, probes_path, wire_path, out, epochs, limit, rounds, load_before, load_after, seconds, machine, coretype = sys.argv[1:]
-runs = [json.loads(l) for l in open(raw) if l.strip()]
-order, by = [], {}
-for r in runs:
-    if r["config"] not in by:
-        order.append(r["config"]); by[r["config"]] = []
-    if r["result"] is not None:
-        by[r["config"]].append(r["result"])
-
-def med(xs):
-    return statistics.median(xs) if xs else float("nan")
+runs, order, by = bench_report.load_runs(raw)
+med = bench_report.median
 
 summary = {}
 for name in order:

@@ -19,3 +19,22 @@ def raw_block(*groups):
         lines.extend(json.dumps(r) for r in group)
     lines.append("```")
     return lines
+
+
+def median(xs):
+    """Median, or NaN for no values (a configuration that produced no result)."""
+    import statistics
+    return statistics.median(xs) if xs else float("nan")
+
+
+def load_runs(raw_path):
+    """The raw JSON lines of a rotation, grouped: (runs, config names in first-seen order, results by config)."""
+    runs = [json.loads(l) for l in open(raw_path) if l.strip()]
+    order, by = [], {}
+    for r in runs:
+        if r["config"] not in by:
+            order.append(r["config"])
+            by[r["config"]] = []
+        if r["result"] is not None:
+            by[r["config"]].append(r["result"])
+    return runs, order, by
