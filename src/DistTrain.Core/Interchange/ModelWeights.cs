@@ -98,7 +98,7 @@ public static class ModelWeights
 
     /// <summary>The model spec stored in the file's metadata, or null when it has none.</summary>
     public static ModelSpec? StoredSpec(SafeTensorsContent content)
-        => content.Metadata.TryGetValue(SpecKey, out var json) ? ModelSpec.FromJson(json, $"{content.Source} metadata {SpecKey}") : null;
+        => content.Metadata.TryGetValue(SpecKey, out var json) ? ModelSpec.FromJson(json, $"{content.Source}: metadata \"{SpecKey}\"") : null;
 
     private static bool ShapeEquals(long[] found, int[] expected)
     {

@@ -182,6 +182,10 @@ public static class SafeTensors
             throw Bad(source, $"the header length {n} runs past the end of the file ({bytes.Length} bytes: at most {bytes.Length - 8} header bytes); the file is truncated or corrupted");
         if (n < 2 || bytes[8] != (byte)'{')
             throw Bad(source, "the header does not start with '{'; expected a JSON object");
+        // JsonDocument accepts invalid UTF-8 inside strings and fails only when a string is read (with an
+        // InvalidOperationException): check the encoding first.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.AsSpan(8, (int)n)))
+            throw Bad(source, "the header is not valid UTF-8");
         var dataStart = 8 + (int)n;
         long dataLength = bytes.Length - dataStart;
 
