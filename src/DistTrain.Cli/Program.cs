@@ -19,6 +19,7 @@ public static class Program
           evaluate   accuracy, per-class precision/recall and confusion matrix of a checkpoint
           predict    class probabilities for CSV rows, values or idx images
           summary    the model table of a preset, spec file or checkpoint
+          export     a checkpoint's model as ONNX or safetensors (PyTorch names)
           node       run a cluster node (roles seed, ps, worker)
           submit     send a training job to a running cluster and follow its progress
         """;
@@ -42,6 +43,7 @@ public static class Program
                 "evaluate" => InspectCommands.Evaluate(rest, stdout),
                 "predict" => InspectCommands.Predict(rest, stdout),
                 "summary" => InspectCommands.Summary(rest, stdout),
+                "export" => ExportCommand.Run(rest, stdout),
                 "node" => await NodeCommands.NodeAsync(rest, stdout, stderr, cancel),
                 "submit" => await NodeCommands.SubmitAsync(rest, stdout, stderr, cancel),
                 "help" or "--help" or "-h" => Help(stdout),

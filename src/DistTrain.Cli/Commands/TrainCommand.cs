@@ -21,17 +21,22 @@ public static class TrainCommand
           --workers N            worker actors (default: processor count)
           --out DIR              output folder (default: runs/<preset>)
           --resume CHECKPOINT    continue a run from its checkpoint
+          --init-from FILE       start from these safetensors weights instead of a random init (docs/interchange.md)
+          --export FORMAT        after training also write model.onnx or model.safetensors (onnx|safetensors)
           --verbose              actor log messages at INFO level
         """ + JobOptions.Help;
 
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        var cl = CommandLine.Parse("train", args, [.. JobOptions.ValueOptions, "workers", "out", "resume"], [.. JobOptions.Flags, "verbose", "help"]);
+        var cl = CommandLine.Parse("train", args, [.. JobOptions.ValueOptions, "workers", "out", "resume", "init-from", "export"], [.. JobOptions.Flags, "verbose", "help"]);
         if (cl.Has("help")) { stdout.WriteLine(Usage); return 0; }
         var job = JobOptions.Build(cl);
         var workers = cl.Int("workers", 1, 256) ?? Environment.ProcessorCount;
         var outDir = Path.GetFullPath(cl.String("out") ?? Path.Combine("runs", job.JobId.Split('-')[0]));
         var resume = cl.String("resume");
+        var initFrom = cl.String("init-from");
+        var export = ExportCommand.ParseFormat(cl.String("export"), "--export");
+        if (initFrom is not null && resume is not null) throw new UsageException("--init-from and --resume exclude each other: a resumed run already has its weights");
         if (resume is not null)
         {
             if (!File.Exists(resume)) throw new UsageException($"--resume {resume}: no such checkpoint file");
@@ -55,6 +60,7 @@ public static class TrainCommand
         RunOutput.Validate(outDir);
         var output = new RunOutput(outDir);
         job = job with { OutputDirectory = outDir };
+        if (initFrom is not null) resume = ExportCommand.WriteInitialCheckpoint(initFrom, job, data.ClassNames, outDir);
 
         var blas = BlasThreads.ForWorkers(workers);
         stdout.WriteLine($"disttrain train: {job.JobId}, local mode, {workers} worker{(workers == 1 ? "" : "s")}");
@@ -94,6 +100,10 @@ public static class TrainCommand
             stderr.WriteLine($"error: training failed: {e.Reason}");
             return 1;
         }
+        finally
+        {
+            if (initFrom is not null) File.Delete(Path.Combine(outDir, ExportCommand.InitialCheckpointFile));
+        }
 
         var report = new ClassificationReport(done.TestLabels, done.TestPredictions, done.ClassNames);
         List<EpochMetrics> epochs;
@@ -107,6 +117,13 @@ public static class TrainCommand
                          $"{done.Epochs} epochs{(done.StoppedEarly ? " (stopped early)" : "")}, {done.SamplesPerSecond:N0} samples/s");
         stdout.WriteLine($"parameters sha256 {done.ParametersSha256}");
         stdout.WriteLine($"wrote {outDir}: {Path.GetFileName(done.CheckpointPath)}, {RunOutput.MetricsFile}, {RunOutput.SummaryFile}, {string.Join(", ", plots.Select(Path.GetFileName))}");
+        if (export is not null && done.CheckpointPath is null) stderr.WriteLine($"--export {export}: the run wrote no checkpoint, so there is nothing to export");
+        else if (export is not null && done.CheckpointPath is { } finalCheckpoint)
+        {
+            var exported = Path.Combine(outDir, "model" + ExportCommand.Extension(export));
+            ExportCommand.Export(Core.Checkpoints.CheckpointFile.Read(finalCheckpoint), export, exported);
+            stdout.WriteLine($"exported {exported}");
+        }
         return 0;
     }
 
