@@ -23,8 +23,8 @@ public sealed class FeatureDataLoader(IJobDataLoader inner, ResNet18Options? opt
 
     private readonly ResNet18Options _options = options ?? new ResNet18Options();
 
-    /// <summary>How long the last Load spent in feature extraction and for how many images (for reports and docs).</summary>
-    public (int Images, TimeSpan Elapsed) LastExtraction { get; private set; }
+    /// <summary>The last featurizing Load: images, time to load/render them, time to extract their features (for reports and docs).</summary>
+    public (int Images, TimeSpan Load, TimeSpan Extraction) LastExtraction { get; private set; }
 
     private readonly Lock _gate = new();
     private (string Key, JobData Data)? _cache;
@@ -67,13 +67,15 @@ public sealed class FeatureDataLoader(IJobDataLoader inner, ResNet18Options? opt
         var rawJob = job with { Data = spec.Kind == "images"
             ? spec with { Features = null, Augment = false, ImageSize = ResNet18Features.InputSize, Channels = 3 }
             : spec with { Features = null, Augment = false } };
+        var loadClock = Stopwatch.StartNew();
         var raw = spec.Kind == "images" ? Images(rawJob) : inner.Load(rawJob);
+        var loadTime = loadClock.Elapsed;
         using var fx = new ResNet18Features(_options);
         var clock = Stopwatch.StartNew();
         var train = Featurize(fx, raw.Train);
         var val = Featurize(fx, raw.Validation);
         var test = Featurize(fx, raw.Test);
-        LastExtraction = (raw.Train.Count + raw.Validation.Count + raw.Test.Count, clock.Elapsed);
+        LastExtraction = (raw.Train.Count + raw.Validation.Count + raw.Test.Count, loadTime, clock.Elapsed);
         return new JobData(train, val, test, raw.ClassNames, null, Fingerprint(raw.Fingerprint, fx.Files.ComputeHash()));
     }
 

@@ -19,24 +19,7 @@ public static class ImageFolder
     {
         if (channels != 1 && channels != 3) throw new ArgumentException($"images are loaded with 1 (grey) or 3 (RGB) channels, not {channels}");
         if (size < 8 || size > 1024) throw new ArgumentException($"image size must be in 8..1024 pixels (got {size})");
-        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"image folder {folder} does not exist");
-        var classDirs = Directory.GetDirectories(folder);
-        Array.Sort(classDirs, StringComparer.Ordinal);
-        var classes = new List<string>();
-        var files = new List<(string Path, int Label)>();
-        foreach (var dir in classDirs)
-        {
-            var name = Path.GetFileName(dir);
-            if (name.StartsWith('.')) continue;
-            var images = Directory.GetFiles(dir).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).ToArray();
-            if (images.Length == 0) continue;
-            Array.Sort(images, StringComparer.Ordinal);
-            foreach (var f in images) files.Add((f, classes.Count));
-            classes.Add(name);
-        }
-        if (classes.Count < 2)
-            throw new DataFormatException(folder, "class folders", "at least 2 sub-folders (one per class) holding .png/.jpg/.jpeg files",
-                $"{classes.Count}", "Put each class's images in its own sub-folder, e.g. cats/1.png, dogs/2.jpg.");
+        var (classes, files) = List(folder);
 
         var plane = size * size;
         var pixels = new byte[(long)files.Count * channels * plane];
@@ -73,6 +56,32 @@ public static class ImageFolder
         return new ImageDataset(pixels, files.Count, channels, size, size, labels, classes, folder);
     }
 
+    /// <summary>The class names (sub-folders holding at least one image) of an image folder, in label order.</summary>
+    public static IReadOnlyList<string> ClassNames(string folder) => List(folder).Classes;
+
+    private static (List<string> Classes, List<(string Path, int Label)> Files) List(string folder)
+    {
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"image folder {folder} does not exist");
+        var classDirs = Directory.GetDirectories(folder);
+        Array.Sort(classDirs, StringComparer.Ordinal);
+        var classes = new List<string>();
+        var files = new List<(string Path, int Label)>();
+        foreach (var dir in classDirs)
+        {
+            var name = Path.GetFileName(dir);
+            if (name.StartsWith('.')) continue;
+            var images = Directory.GetFiles(dir).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).ToArray();
+            if (images.Length == 0) continue;
+            Array.Sort(images, StringComparer.Ordinal);
+            foreach (var f in images) files.Add((f, classes.Count));
+            classes.Add(name);
+        }
+        if (classes.Count < 2)
+            throw new DataFormatException(folder, "class folders", "at least 2 sub-folders (one per class) holding .png/.jpg/.jpeg files",
+                $"{classes.Count}", "Put each class's images in its own sub-folder, e.g. cats/1.png, dogs/2.jpg.");
+        return (classes, files);
+    }
+
     /// <summary>Decodes one file into an unpremultiplied RGBA8888 bitmap, or throws a DataFormatException naming it.</summary>
     private static SKBitmap Decode(string path)
     {
@@ -85,16 +94,19 @@ public static class ImageFolder
         {
             throw new DataFormatException(path, "file", "a readable image file", $"an I/O error ({e.Message})", "Check the file's permissions.", e);
         }
-        using var decoded = SKBitmap.Decode(bytes);
-        if (decoded is null || decoded.Width < 1 || decoded.Height < 1)
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = SKCodec.Create(data);
+        if (codec is null || codec.Info.Width < 1 || codec.Info.Height < 1)
             throw new DataFormatException(path, "image data", "a PNG or JPEG image", $"{bytes.Length} bytes that SkiaSharp cannot decode",
-                "Remove or replace the file (is it truncated, or another format with a .png/.jpg name?).");
-        var rgba = new SKBitmap(new SKImageInfo(decoded.Width, decoded.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
-        using var pixmap = decoded.PeekPixels();
-        if (pixmap is null || !pixmap.ReadPixels(rgba.Info, rgba.GetPixels(), rgba.RowBytes))
+                "Remove or replace the file (is it another format with a .png/.jpg name?).");
+        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var rgba = new SKBitmap(info);
+        var result = codec.GetPixels(info, rgba.GetPixels());
+        if (result != SKCodecResult.Success)
         {
             rgba.Dispose();
-            throw new DataFormatException(path, "image data", "an image convertible to RGBA", $"colour type {decoded.ColorType}", "Re-save the file as 8-bit RGB PNG or JPEG.");
+            throw new DataFormatException(path, "image data", $"a complete {codec.EncodedFormat} image of {info.Width}x{info.Height}",
+                $"a decoding error ({result})", "Remove or replace the file (is it truncated?).");
         }
         return rgba;
     }

@@ -12,7 +12,7 @@ namespace DistTrain.Onnx;
 /// </summary>
 public sealed record ResNet18Model(string ModelPath, string PreprocessPath)
 {
-    public const string EnvironmentVariable = "DISTTRAIN_RESNET18_MODEL";
+    public const string EnvironmentVariable = "DISTTRAIN_RESNET_MODEL";
     public static readonly string ModelRelative = Path.Combine("DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
     public static readonly string PreprocessRelative = Path.Combine("DnnImageModels", "ResNetPrepOnnx", "ResNetPreprocess.onnx");
 

@@ -107,7 +107,7 @@ public static class Presets
                 LossKind.SoftmaxCrossEntropy, ShapesOptimizer, Epochs: ShapesEpochs, BatchSize: ShapesBatch, Seed: seed,
                 TrainFraction: ShapesTrainFraction, ValidationFraction: 0.15),
             "shapes-resnet" => new TrainingJob(jobId, new DataSpec("shapes", ImageSize: 224, Channels: 3, Count: ShapesResNetCount, Features: "resnet18"),
-                ResNetHead(3), LossKind.SoftmaxCrossEntropy, new OptimizerSpec(OptimizerKind.Adam, 1e-3f), Epochs: 20, BatchSize: 16, Seed: seed,
+                ResNetHead(3), LossKind.SoftmaxCrossEntropy, new OptimizerSpec(OptimizerKind.Adam, 1e-3f), Epochs: 10, BatchSize: 16, Seed: seed,
                 TrainFraction: 0.6, ValidationFraction: 0.1),
             _ => throw new ArgumentException($"Unknown preset '{name}'; choose one of: {string.Join(", ", Names)}."),
         };
