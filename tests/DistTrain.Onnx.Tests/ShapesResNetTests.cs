@@ -37,4 +37,33 @@ public sealed class ShapesResNetTests(ITestOutputHelper output)
         Assert.NotEqual(FeatureDataLoader.Fingerprint(images, "model-1"), FeatureDataLoader.Fingerprint(images, "model-2"));
         Assert.NotEqual(FeatureDataLoader.Fingerprint(images, "model-1"), FeatureDataLoader.Fingerprint(new string('b', 64), "model-1"));
     }
+
+    [Fact]
+    public void A_node_with_a_different_model_file_computes_a_different_fingerprint_even_when_its_features_agree()
+    {
+        // A copy of the model with one extra (unknown, ignored) protobuf field appended: same network, other bytes.
+        var dir = Directory.CreateTempSubdirectory("disttrain-resnet-copy-").FullName;
+        try
+        {
+            var files = ResNet18Model.Locate();
+            var modelDir = Directory.CreateDirectory(Path.Combine(dir, "ResNet18Onnx")).FullName;
+            var prepDir = Directory.CreateDirectory(Path.Combine(dir, "ResNetPrepOnnx")).FullName;
+            File.WriteAllBytes(Path.Combine(modelDir, "ResNet18.onnx"), [.. File.ReadAllBytes(files.ModelPath), 0xC0, 0x3E, 0x01]); // field 1000 = 1
+            File.Copy(files.PreprocessPath, Path.Combine(prepDir, "ResNetPreprocess.onnx"));
+            var job = Presets.Get("shapes-resnet", seed: 1) with { TrainFraction = 0.5, ValidationFraction = 0 };
+            job = job with { Data = job.Data with { Count = 6, ImageSize = 64 } };
+
+            var here = new FeatureDataLoader(new PresetDataLoader(), new ResNet18Options(IntraOpThreads: 2)).Load(job);
+            var there = new FeatureDataLoader(new PresetDataLoader(), new ResNet18Options(ModelPath: dir, IntraOpThreads: 2)).Load(job);
+
+            var a = (FeatureDataset)here.Train;
+            var b = (FeatureDataset)there.Train;
+            Assert.Equal(a.Features(0).ToArray(), b.Features(0).ToArray());
+            Assert.NotEqual(here.Fingerprint, there.Fingerprint);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
