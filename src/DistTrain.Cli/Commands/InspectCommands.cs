@@ -39,7 +39,7 @@ public static class InspectCommands
         var (ck, path) = ReadCheckpoint(cl);
         var job = JobMetadata.FromCheckpoint(ck, path);
         if (cl.String("data") is { } d) job = job with { Data = job.Data with { Path = d } };
-        var data = new PresetDataLoader().Load(job);
+        var data = new Onnx.FeatureDataLoader(new PresetDataLoader()).Load(job);
         var split = (cl.String("split") ?? "test").ToLowerInvariant() switch
         {
             "test" => DataSplit.Test,

@@ -12,13 +12,14 @@ public static class JobOptions
     [
         "preset", "model", "data", "label", "features", "loss", "epochs", "batch-size", "optimizer", "lr", "momentum",
         "weight-decay", "seed", "patience", "limit", "train-fraction", "val-fraction", "image-size", "channels", "count",
+        .. FeatureOptions.JobValueOptions, .. FeatureOptions.NodeValueOptions,
     ];
 
     public static readonly string[] Flags = ["augment", "no-augment", "nesterov"];
 
     public static TrainingJob Build(CommandLine cl)
     {
-        var preset = cl.String("preset") ?? (cl.Has("model") ? null : "penguins");
+        var preset = cl.String("preset") ?? (cl.Has("model") ? null : cl.Has("images") || cl.Has("base") ? "shapes-resnet" : "penguins");
         var seed = cl.ULong("seed") ?? 42;
         TrainingJob job;
         if (preset is not null)
@@ -62,7 +63,7 @@ public static class JobOptions
             if (!File.Exists(modelPath)) throw new UsageException($"--model {modelPath}: no such file");
             model = ModelSpec.FromJson(File.ReadAllText(modelPath), modelPath);
         }
-        else if (job.Data.Kind == "shapes" && (data.ImageSize != job.Data.ImageSize || data.Channels != job.Data.Channels))
+        else if (job.Data.Kind == "shapes" && data.Features is null && (data.ImageSize != job.Data.ImageSize || data.Channels != job.Data.Channels))
         {
             model = Presets.ShapesCnn(data.ImageSize, data.Channels);
         }
@@ -105,6 +106,7 @@ public static class JobOptions
             TrainFraction = cl.Double("train-fraction", 0.01, 1) ?? job.TrainFraction,
             ValidationFraction = cl.Double("val-fraction", 0, 0.99) ?? job.ValidationFraction,
         };
+        job = FeatureOptions.Apply(cl, job, modelGiven: cl.Has("model"));
         try
         {
             job.Validate();
@@ -117,7 +119,7 @@ public static class JobOptions
     }
 
     public const string Help = """
-          --preset NAME          penguins (default) | fashion-mlp | fashion-cnn | shapes-cnn
+          --preset NAME          penguins (default) | fashion-mlp | fashion-cnn | shapes-cnn | shapes-resnet
           --model FILE           model spec JSON instead of the preset's network
           --data PATH            CSV file (penguins, csv) or idx folder (fashion-*); default: bundled/installed data
           --label COL --features A,B,...   train on any CSV: label column and numeric feature columns
@@ -128,5 +130,5 @@ public static class JobOptions
           --limit N              use only the first N training samples
           --train-fraction X  --val-fraction X   stratified split of the labelled data
           --image-size N --channels 1|3 --count N  (shapes-cnn)   --augment / --no-augment
-        """;
+        """ + FeatureOptions.Help;
 }

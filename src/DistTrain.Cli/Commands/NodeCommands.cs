@@ -23,6 +23,8 @@ public static class NodeCommands
           --preset NAME / --job FILE.json   (ps) run this job once the workers are ready, then exit DISTTRAIN_PRESET / DISTTRAIN_JOB
           --out DIR              (ps) results folder; each job writes DIR/<job id>/ (default runs/cluster) DISTTRAIN_OUT
           --data PATH            data file or folder on this node, overriding the job's               DISTTRAIN_DATA
+          --resnet-model PATH    ResNet18.onnx for jobs on a frozen resnet18 base (default: next to disttrain) DISTTRAIN_RESNET_MODEL
+          --onnx-threads N       OnnxRuntime threads for their feature extraction (default: processors) DISTTRAIN_ONNX_THREADS
           --log-level L          Akka log level (default WARNING)                                    DISTTRAIN_LOG_LEVEL
         """;
 
@@ -48,7 +50,7 @@ public static class NodeCommands
 
     public static async Task<int> NodeAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        var cl = CommandLine.Parse("node", args, ["roles", "host", "port", "public-host", "seeds", "workers", "min-workers", "preset", "job", "out", "data", "log-level"], ["help"]);
+        var cl = CommandLine.Parse("node", args, ["roles", "host", "port", "public-host", "seeds", "workers", "min-workers", "preset", "job", "out", "data", "log-level", .. FeatureOptions.NodeValueOptions], ["help"]);
         if (cl.Has("help")) { stdout.WriteLine(NodeUsage); return 0; }
         var settings = new NodeSettings(
             List(Opt(cl, "roles")),
@@ -75,7 +77,7 @@ public static class NodeCommands
         if (job is not null && !settings.Has("ps")) throw new UsageException("--preset/--job runs on the node with the ps role");
 
         var outRoot = Path.GetFullPath(Opt(cl, "out") ?? Path.Combine("runs", "cluster"));
-        var loader = new DataPathOverride(new PresetDataLoader(), Opt(cl, "data"));
+        var loader = new DataPathOverride(FeatureOptions.Loader(cl, name => Opt(cl, name)), Opt(cl, "data"));
         var config = ClusterConfig.Load($"akka.loglevel = {Opt(cl, "log-level") ?? "WARNING"}", roles: settings.Roles);
         await using var node = ClusterNode.Start(settings, config, loader,
             new CoordinatorSettings(MinimumWorkers: settings.MinWorkers, OutputRoot: outRoot, PrepareTimeout: ClusterNode.PrepareTimeout(config)));

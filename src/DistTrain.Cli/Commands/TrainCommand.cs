@@ -48,7 +48,8 @@ public static class TrainCommand
         }
 
         // Fail on bad input before anything is written: load the data and build the model here first.
-        var data = new PresetDataLoader().Load(job);
+        var loader = FeatureOptions.Loader(cl);
+        var data = loader.Load(job);
         var model = new Model(job.Model);
         CheckCompatible(job, data, model);
         // A cosine schedule spans the whole run: fit it to the epochs, batch and data actually used.
@@ -65,6 +66,7 @@ public static class TrainCommand
         var blas = BlasThreads.ForWorkers(workers);
         stdout.WriteLine($"disttrain train: {job.JobId}, local mode, {workers} worker{(workers == 1 ? "" : "s")}");
         stdout.WriteLine($"  data    {Describe(job.Data)}: {data.Train.Count} train / {data.Validation.Count} validation / {data.Test.Count} test samples, {data.ClassNames.Count} classes");
+        if (FeatureOptions.Describe(loader) is { } features) stdout.WriteLine(features);
         stdout.WriteLine($"  model   {model.ParameterCount:N0} parameters, spec {job.Model.Hash[..12]}; {job.Loss}, {job.Optimizer.Kind} lr {job.Optimizer.LearningRate}" +
             (job.Optimizer.Schedule is { } sch ? $" ({sch.Kind.ToString().ToLowerInvariant()} schedule over {sch.TotalSteps} steps)" : ""));
         stdout.WriteLine($"  run     {job.Epochs} epochs, batch {job.BatchSize}, seed {job.Seed} -> {outDir}");
@@ -136,7 +138,7 @@ public static class TrainCommand
         if (data.Train.Count == 0) throw new UsageException($"the training split of {Describe(job.Data)} is empty");
     }
 
-    internal static string Describe(DataSpec d) => d.Kind switch
+    internal static string Describe(DataSpec d) => (d.Features is null ? "" : $"{d.Features} features of ") + d.Kind switch
     {
         "penguins" => d.Path is null ? "penguins (bundled)" : $"penguins ({d.Path})",
         "fashion-mnist" => $"fashion-mnist ({d.Path ?? PresetDataLoader.DefaultFashionFolder})",

@@ -21,6 +21,8 @@ public sealed class PresetDataLoader : IJobDataLoader
     public JobData Load(TrainingJob job)
     {
         var spec = job.Data;
+        if (spec.Features is not null || spec.Kind == "images")
+            throw new ArgumentException($"data source '{spec.Kind}'{(spec.Features is null ? "" : $" with {spec.Features} features")} needs the DistTrain.Onnx loader (FeatureDataLoader)");
         return spec.Kind.ToLowerInvariant() switch
         {
             "penguins" => Tabular(spec.Path is null ? Penguins.LoadEmbedded() : Penguins.Load(spec.Path), job),

@@ -11,7 +11,7 @@ namespace DistTrain.Cluster.Jobs;
 /// </summary>
 public static class Presets
 {
-    public static IReadOnlyList<string> Names { get; } = ["penguins", "fashion-mlp", "fashion-cnn", "shapes-cnn"];
+    public static IReadOnlyList<string> Names { get; } = ["penguins", "fashion-mlp", "fashion-cnn", "shapes-cnn", "shapes-resnet"];
 
     /// <summary>The W2 benchmark network: 784-256-128-10, ReLU.</summary>
     public static ModelSpec FashionMlp { get; } = new([1, 28, 28],
@@ -76,6 +76,22 @@ public static class Presets
         }
     }
 
+    /// <summary>
+    /// The trainable head on a frozen ResNet-18's 512 features (DataSpec.Features = "resnet18"):
+    /// dense 64 + ReLU → dense classes. The base has no trainable parameters, so its features are computed
+    /// once per node when the job is prepared (docs/resnet.md).
+    /// </summary>
+    public static ModelSpec ResNetHead(int classes) => new([ResNetFeatureCount],
+    [
+        new DenseSpec(64), new ActivationSpec(ActivationKind.ReLU),
+        new DenseSpec(classes, Initializer.Glorot),
+    ]);
+
+    public const int ResNetFeatureCount = 512;
+
+    // shapes-resnet: 300 synthetic RGB shapes at ResNet's 224×224 (180 train / 30 validation / 90 test).
+    private const int ShapesResNetCount = 300;
+
     public static TrainingJob Get(string name, ulong seed = 42, string? jobId = null)
     {
         jobId ??= $"{name}-{seed}";
@@ -90,6 +106,9 @@ public static class Presets
             "shapes-cnn" => new TrainingJob(jobId, new DataSpec("shapes", ImageSize: ShapesImageSize, Channels: 1, Count: ShapesCount, Augment: true), ShapesCnn(),
                 LossKind.SoftmaxCrossEntropy, ShapesOptimizer, Epochs: ShapesEpochs, BatchSize: ShapesBatch, Seed: seed,
                 TrainFraction: ShapesTrainFraction, ValidationFraction: 0.15),
+            "shapes-resnet" => new TrainingJob(jobId, new DataSpec("shapes", ImageSize: 224, Channels: 3, Count: ShapesResNetCount, Features: "resnet18"),
+                ResNetHead(3), LossKind.SoftmaxCrossEntropy, new OptimizerSpec(OptimizerKind.Adam, 1e-3f), Epochs: 10, BatchSize: 16, Seed: seed,
+                TrainFraction: 0.6, ValidationFraction: 0.1),
             _ => throw new ArgumentException($"Unknown preset '{name}'; choose one of: {string.Join(", ", Names)}."),
         };
     }

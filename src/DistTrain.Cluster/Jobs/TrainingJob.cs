@@ -8,8 +8,8 @@ namespace DistTrain.Cluster.Jobs;
 /// Where a job's samples come from. Every worker resolves it against its own disk, so only this
 /// description (never the data) crosses the wire.
 /// </summary>
-/// <param name="Kind">penguins | csv | fashion-mnist | shapes</param>
-/// <param name="Path">CSV file or idx folder; null = the preset's default (penguins: the embedded copy).</param>
+/// <param name="Kind">penguins | csv | fashion-mnist | shapes | images (a folder of class sub-folders; DistTrain.Onnx loads it)</param>
+/// <param name="Path">CSV file, idx folder or image folder; null = the preset's default (penguins: the embedded copy).</param>
 /// <param name="LabelColumn">csv: the label column.</param>
 /// <param name="FeatureColumns">csv: the feature columns.</param>
 /// <param name="Limit">Use only the first N training samples (quick runs); null = all.</param>
@@ -17,6 +17,8 @@ namespace DistTrain.Cluster.Jobs;
 /// <param name="Channels">shapes: 1 (grey) or 3 (RGB).</param>
 /// <param name="Count">shapes: number of images to generate.</param>
 /// <param name="Augment">Apply flip/mirror/skew/shift augmentation to training images.</param>
+/// <param name="Features">null = train on the inputs; "resnet18" = on the 512 features of a frozen pretrained
+/// ImageNet ResNet-18, computed once per node when the job is prepared (DistTrain.Onnx, docs/resnet.md).</param>
 public sealed record DataSpec(
     string Kind,
     string? Path = null,
@@ -26,7 +28,8 @@ public sealed record DataSpec(
     int ImageSize = 32,
     int Channels = 1,
     int Count = 1200,
-    bool Augment = false);
+    bool Augment = false,
+    string? Features = null);
 
 /// <summary>
 /// Everything needed to run one training job: plain data, identical on every node.
