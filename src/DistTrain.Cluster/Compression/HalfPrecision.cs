@@ -27,44 +27,23 @@ public static class HalfPrecision
 
     public static float Decode(ushort bits, GradientCompression kind) => kind switch
     {
-        GradientCompression.Fp16 => (float)BitConverter.UInt16BitsToHalf(bits),
+        GradientCompression.Fp16 => BitConverter.UInt32BitsToSingle(HalfKernels.HalfToFloat(bits)),
         GradientCompression.Bf16 => BitConverter.UInt32BitsToSingle((uint)bits << 16),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no 16-bit encoding for this compression"),
     };
 
-    public static ushort EncodeFp16(float v)
-    {
-        if (float.IsFinite(v)) v = Math.Clamp(v, -Fp16Max, Fp16Max);
-        return BitConverter.HalfToUInt16Bits((Half)v);
-    }
+    public static ushort EncodeFp16(float v) => (ushort)HalfKernels.FloatToHalf(BitConverter.SingleToUInt32Bits(v));
 
-    public static ushort EncodeBf16(float v)
-    {
-        var bits = BitConverter.SingleToUInt32Bits(v);
-        if (float.IsNaN(v)) return (ushort)((bits >> 16) | 0x40); // keep it a (quiet) NaN
-        var rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
-        // A finite value just below float.MaxValue would round up to infinity: truncate it instead.
-        if (float.IsFinite(v) && (rounded & 0x7F80u) == 0x7F80u) rounded = bits >> 16;
-        return (ushort)rounded;
-    }
+    public static ushort EncodeBf16(float v) => (ushort)HalfKernels.FloatToBf16(BitConverter.SingleToUInt32Bits(v));
 
-    /// <summary>Decodes <paramref name="bits"/> into <paramref name="destination"/> (same length).</summary>
+    /// <summary>Decodes <paramref name="bits"/> into <paramref name="destination"/> (same length), 16 values per vector step.</summary>
     public static void Decode(ReadOnlySpan<ushort> bits, Span<float> destination, GradientCompression kind)
     {
         if (destination.Length != bits.Length)
             throw new ArgumentException($"decoding {bits.Length} 16-bit values into a buffer of {destination.Length}");
-        if (kind == GradientCompression.Bf16)
-        {
-            for (var i = 0; i < bits.Length; i++) destination[i] = BitConverter.UInt32BitsToSingle((uint)bits[i] << 16);
-        }
-        else if (kind == GradientCompression.Fp16)
-        {
-            for (var i = 0; i < bits.Length; i++) destination[i] = (float)BitConverter.UInt16BitsToHalf(bits[i]);
-        }
-        else
-        {
+        if (kind is not (GradientCompression.Fp16 or GradientCompression.Bf16))
             throw new ArgumentOutOfRangeException(nameof(kind), kind, "no 16-bit encoding for this compression");
-        }
+        HalfKernels.Decode(bits, destination, kind);
     }
 }
 
@@ -104,28 +83,7 @@ public sealed class ErrorFeedbackEncoder
             _residual = new float[gradient.Length];
             _bits = new ushort[gradient.Length];
         }
-        var r = _residual.AsSpan();
-        var bits = _bits.AsSpan();
-        if (_kind == GradientCompression.Bf16)
-        {
-            for (var i = 0; i < gradient.Length; i++)
-            {
-                var v = gradient[i] + r[i];
-                var q = HalfPrecision.EncodeBf16(v);
-                bits[i] = q;
-                r[i] = float.IsFinite(v) ? v - BitConverter.UInt32BitsToSingle((uint)q << 16) : 0f;
-            }
-        }
-        else
-        {
-            for (var i = 0; i < gradient.Length; i++)
-            {
-                var v = gradient[i] + r[i];
-                var q = HalfPrecision.EncodeFp16(v);
-                bits[i] = q;
-                r[i] = float.IsFinite(v) ? v - (float)BitConverter.UInt16BitsToHalf(q) : 0f;
-            }
-        }
+        HalfKernels.EncodeWithFeedback(gradient, _residual, _bits, _kind);
         return new CompressedTensor(_kind, _bits);
     }
 

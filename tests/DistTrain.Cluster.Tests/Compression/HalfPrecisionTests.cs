@@ -39,6 +39,55 @@ public class HalfPrecisionTests
     }
 
     [Fact]
+    public void Fp16_decoding_matches_dotnet_half_for_all_65536_bit_patterns_in_the_vector_and_scalar_paths()
+    {
+        var all = new ushort[65536 + 7]; // + 7: the last values go through the scalar tail
+        for (var i = 0; i < all.Length; i++) all[i] = (ushort)i;
+        var decoded = new float[all.Length];
+        HalfPrecision.Decode(all, decoded, GradientCompression.Fp16);
+        for (var i = 0; i < all.Length; i++)
+        {
+            var expected = (float)BitConverter.UInt16BitsToHalf(all[i]);
+            var scalar = HalfPrecision.Decode(all[i], GradientCompression.Fp16);
+            if (float.IsNaN(expected))
+            {
+                Assert.True(float.IsNaN(decoded[i]) && float.IsNaN(scalar), $"pattern {all[i]:X4} should decode to NaN");
+                continue;
+            }
+            Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(decoded[i]));
+            Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(scalar));
+        }
+    }
+
+    [Theory]
+    [InlineData(GradientCompression.Fp16)]
+    [InlineData(GradientCompression.Bf16)]
+    public void Vector_encoding_matches_the_scalar_kernel_and_dotnet_rounding(GradientCompression kind)
+    {
+        // Random bit patterns over every exponent (denormals, ties, near the fp16 limit), n not a multiple of 16.
+        var rng = new Random(17);
+        var v = new float[100_003];
+        for (var i = 0; i < v.Length; i++)
+        {
+            var bits = (uint)rng.NextInt64(0, 1L << 32);
+            v[i] = BitConverter.UInt32BitsToSingle(bits);
+            if (!float.IsFinite(v[i]) || Math.Abs(v[i]) > 1e6f || Math.Abs(v[i]) < 1e-9f) v[i] = (float)((rng.NextDouble() - 0.5) * Math.Pow(2, rng.Next(-30, 18)));
+        }
+        v[0] = 65504f; v[1] = 65519.99f; v[2] = 65520f; v[3] = -1e5f; v[4] = 5.9604645E-08f; v[5] = 2.9802322E-08f; v[6] = 1.0009766f + 0.00048828125f;
+        var sent = new ErrorFeedbackEncoder(kind).Encode(v); // first call: residual 0, so bits = encode(v)
+        for (var i = 0; i < v.Length; i++)
+        {
+            var scalar = HalfPrecision.Encode(v[i], kind);
+            Assert.True(scalar == sent.Bits[i], $"{kind} {v[i]:R}: vector {sent.Bits[i]:X4}, scalar {scalar:X4}");
+            if (kind == GradientCompression.Fp16 && Math.Abs(v[i]) <= HalfPrecision.Fp16Max)
+            {
+                var dotnet = BitConverter.HalfToUInt16Bits((Half)v[i]);
+                Assert.True(dotnet == scalar, $"fp16 {v[i]:R}: ours {scalar:X4}, .NET {dotnet:X4}");
+            }
+        }
+    }
+
+    [Fact]
     public void Fp16_saturates_large_finite_values_and_keeps_nan_and_infinity()
     {
         Assert.Equal(HalfPrecision.Fp16Max, HalfPrecision.Decode(HalfPrecision.EncodeFp16(1e6f), GradientCompression.Fp16));

@@ -93,6 +93,18 @@ public class ModeScenarioTests
         Assert.True(moved > 1e-2, "training should have moved the parameters");
     }
 
+    [Theory]
+    [InlineData("async")]
+    [InlineData("ssp")]
+    public async Task With_one_worker_async_and_ssp_equal_synchronous_training_bit_for_bit(string mode)
+    {
+        // One worker: every gradient has staleness 0 and is applied alone, batch by batch, as in sync.
+        var job = TestJobs.Blobs(epochs: 2, batch: 50);
+        var sync = await Train(job, 1);
+        var other = await Train(job with { Communication = new CommunicationSpec(CommunicationSpec.ParseMode(mode), Staleness: 0) }, 1);
+        Assert.Equal(sync, other);
+    }
+
     [Fact]
     public void Local_sgd_plans_k_consecutive_shards_per_worker_and_stops_at_the_epoch_end()
     {
