@@ -32,8 +32,7 @@ public static class ProtocolSamples
         LossKind.SoftmaxCrossEntropy,
         new OptimizerSpec(OptimizerKind.Sgd, 0.05f, Momentum: 0.9f, Nesterov: true, Epsilon: 1e-7f,
             Schedule: new ScheduleSpec(ScheduleKind.Cosine, TotalSteps: 1000, MinLearningRate: 1e-4f, WarmupSteps: 10)),
-        Epochs: 5, BatchSize: 64, Seed: 0xFEEDFACECAFEBEEF, Patience: 2, OutputDirectory: "/out", CheckpointEvery: 2,
-        Communication: new CommunicationSpec(TrainingMode.Ssp, Staleness: 3, Compression: GradientCompression.Bf16, LocalSteps: 5));
+        Epochs: 5, BatchSize: 64, Seed: 0xFEEDFACECAFEBEEF, Patience: 2, OutputDirectory: "/out", CheckpointEvery: 2);
 
     public static CheckpointMetadata Metadata { get; } = new(3, 1234, 99, ["cat", "dog"], LossKind.SoftmaxCrossEntropy,
         new Normalization([0.5f, -1f], [2f, 0.25f]), new Dictionary<string, string> { ["k"] = "v" });
@@ -85,6 +84,7 @@ public static class ProtocolSamples
             new DistTrain.Cluster.Compression.CompressedTensor(GradientCompression.Fp16, [0x3C00, 0x8000, 0x7C00, 0xFFFF])),
         new RunAsyncEpoch("job-42", 7, 3, 1, 2, [[1, 2], [3]], [worker], null),
         new StartTraining(Job with { Communication = new CommunicationSpec(TrainingMode.LocalSgd, LocalSteps: 8) }),
+        new PrepareJob(Job with { Communication = new CommunicationSpec(TrainingMode.Ssp, Staleness: 3, Compression: GradientCompression.Bf16, LocalSteps: 5) }),
     ];
 
     /// <summary>Every concrete type in DistTrain.Cluster that implements IDistTrainMessage.</summary>
