@@ -443,9 +443,10 @@ public sealed class CoordinatorActor : ReceiveActor
         if (_phase == Phase.Stepping && _stepShardOwners.ContainsValue(id))
         {
             // Re-run the whole step with the workers that remain: every sample of the batch counted once.
-            // Async/ssp: the parameter server hands the lost worker's batch to another.
+            // Async/ssp: the parameter server hands the lost worker's batch to another, and NextStep only
+            // fails the job when no worker is left.
             if (_modes.AsyncRunning) _parameterServer.Tell(new AsyncWorkerLost(_job.JobId, _attempt, actor));
-            else NextStep();
+            NextStep();
         }
         else if (_phase == Phase.Evaluating)
         {
