@@ -13,6 +13,7 @@ public static class JobOptions
         "preset", "model", "data", "label", "features", "loss", "epochs", "batch-size", "optimizer", "lr", "momentum",
         "weight-decay", "seed", "patience", "limit", "train-fraction", "val-fraction", "image-size", "channels", "count",
         .. FeatureOptions.JobValueOptions, .. FeatureOptions.NodeValueOptions,
+        .. CommunicationOptions.ValueOptions,
     ];
 
     public static readonly string[] Flags = ["augment", "no-augment", "nesterov"];
@@ -107,6 +108,7 @@ public static class JobOptions
             ValidationFraction = cl.Double("val-fraction", 0, 0.99) ?? job.ValidationFraction,
         };
         job = FeatureOptions.Apply(cl, job, modelGiven: cl.Has("model"));
+        job = CommunicationOptions.Apply(cl, job);
         try
         {
             job.Validate();
@@ -130,5 +132,5 @@ public static class JobOptions
           --limit N              use only the first N training samples
           --train-fraction X  --val-fraction X   stratified split of the labelled data
           --image-size N --channels 1|3 --count N  (shapes-cnn)   --augment / --no-augment
-        """ + FeatureOptions.Help;
+        """ + "\n" + FeatureOptions.Help + "\n" + CommunicationOptions.Help;
 }

@@ -69,7 +69,7 @@ public static class TrainCommand
         if (FeatureOptions.Describe(loader) is { } features) stdout.WriteLine(features);
         stdout.WriteLine($"  model   {model.ParameterCount:N0} parameters, spec {job.Model.Hash[..12]}; {job.Loss}, {job.Optimizer.Kind} lr {job.Optimizer.LearningRate}" +
             (job.Optimizer.Schedule is { } sch ? $" ({sch.Kind.ToString().ToLowerInvariant()} schedule over {sch.TotalSteps} steps)" : ""));
-        stdout.WriteLine($"  run     {job.Epochs} epochs, batch {job.BatchSize}, seed {job.Seed} -> {outDir}");
+        stdout.WriteLine($"  run     {job.Epochs} epochs, batch {job.BatchSize}, seed {job.Seed}, {Cluster.Jobs.CommunicationSpec.Of(job).Describe()} -> {outDir}");
         stdout.WriteLine($"  gemm    {Gemm.Describe().Replace("GEMM: ", "")}{blas}");
 
         var renderer = stdout == System.Console.Out ? ProgressRenderer.ForConsole(job.Epochs) : new ProgressRenderer(stdout, isInteractive: false, job.Epochs);
@@ -85,6 +85,9 @@ public static class TrainCommand
                     renderer.OnEpoch(ep.Metrics);
                     break;
                 case WorkerLeft w: renderer.OnMessage($"worker {w.WorkerId} left: {w.Reason}"); break;
+                case StalenessReport r:
+                    renderer.OnMessage($"epoch {r.Epoch + 1}: {r.Updates} updates, staleness max {r.MaxStaleness} mean {r.MeanStaleness:0.00}{(r.Bound is { } b ? $" (bound {b})" : "")}");
+                    break;
                 case GradientsDropped d:
                     renderer.OnMessage($"epoch {d.Epoch + 1} step {d.Step + 1}: dropped {d.DroppedShards} non-finite gradient(s){(d.Applied ? "" : "; parameters unchanged")} ({d.ConsecutiveBadSteps} bad step(s) in a row)");
                     break;

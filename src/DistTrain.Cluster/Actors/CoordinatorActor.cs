@@ -36,6 +36,7 @@ public sealed class CoordinatorActor : ReceiveActor
     private int _attempt;
     private int _badSteps;
     private TrainingSchedule? _schedule;
+    private Modes.CoordinatorModes _modes = new(CommunicationSpec.Default);
     private readonly Stopwatch _epochClock = new();
     private readonly Stopwatch _jobClock = new();
     private double _trainSeconds;
@@ -213,6 +214,7 @@ public sealed class CoordinatorActor : ReceiveActor
         if (ready < _settings.MinimumWorkers) return;
         _prepareTimeout?.Cancel();
         _schedule = new TrainingSchedule(_reference.TrainCount, _job!.BatchSize, _job.Epochs, _job.Seed, _job.Patience, _startEpoch);
+        _modes = new Modes.CoordinatorModes(CommunicationSpec.Of(_job));
         _log.Info("Job {0}: training with {1} workers, {2} steps per epoch", _job.JobId, ready, _schedule.StepsPerEpoch);
         Publish(new JobStarted(_job.JobId, ready, _reference.TrainCount, _schedule.StepsPerEpoch, _job));
         _epochClock.Restart();
@@ -229,17 +231,27 @@ public sealed class CoordinatorActor : ReceiveActor
             return;
         }
         _phase = Phase.Stepping;
-        var shards = _schedule!.PlanStep(ready.Count);
+        if (_modes.Comm.AppliesOnArrival)
+        {
+            // Async/ssp: the parameter server runs the rest of the epoch itself (Modes/AsyncUpdateLoop).
+            if (_modes.AsyncRunning) return;
+            _stepShardOwners.Clear();
+            for (var i = 0; i < ready.Count; i++) _stepShardOwners[i] = ready[i].Id;
+            _attempt++;
+            _parameterServer.Tell(_modes.StartAsync(_job!.JobId, _schedule!, _version, _attempt, ready.Select(r => r.Handle).ToList()));
+            return;
+        }
+        var shards = _modes.PlanStep(_schedule!, ready.Count);
         var assignments = new List<ShardAssignment>(shards.Count);
         _stepShardOwners.Clear();
         for (var i = 0; i < shards.Count; i++)
         {
-            assignments.Add(new ShardAssignment(i, ready[i].Handle, shards[i]));
+            assignments.Add(new ShardAssignment(i, ready[i].Handle, shards[i].SampleIds, shards[i].LocalSteps));
             _stepShardOwners[i] = ready[i].Id;
         }
         _stepShards = shards.Count;
         _attempt++;
-        _parameterServer.Tell(new RunStep(_job!.JobId, _version, _attempt, _schedule.Epoch, _schedule.Step, assignments));
+        _parameterServer.Tell(new RunStep(_job!.JobId, _version, _attempt, _schedule!.Epoch, _schedule.Step, assignments));
     }
 
     private void OnStepCompleted(StepCompleted s)
@@ -262,7 +274,8 @@ public sealed class CoordinatorActor : ReceiveActor
         {
             _badSteps = 0;
         }
-        _schedule!.CompleteStep(new BatchResult(s.Samples, s.LossSum, s.Correct), s.AppliedSampleIds);
+        _schedule!.CompleteStep(new BatchResult(s.Samples, s.LossSum, s.Correct), s.AppliedSampleIds, s.Steps);
+        _modes.Observe(s);
         var t = _schedule.EpochTotals;
         var elapsed = Math.Max(_epochClock.Elapsed.TotalSeconds, 1e-9);
         Publish(new StepProgressed(_job.JobId, new StepProgress(_schedule.Epoch, _schedule.Step, _schedule.StepsPerEpoch,
@@ -270,6 +283,7 @@ public sealed class CoordinatorActor : ReceiveActor
         if (_schedule.EpochDone)
         {
             _epochClock.Stop();
+            if (_modes.EndEpoch(_job.JobId, _schedule.Epoch) is { } staleness) Publish(staleness);
             BeginEvaluation(DataSplit.Validation);
         }
         else
@@ -429,6 +443,9 @@ public sealed class CoordinatorActor : ReceiveActor
         if (_phase == Phase.Stepping && _stepShardOwners.ContainsValue(id))
         {
             // Re-run the whole step with the workers that remain: every sample of the batch counted once.
+            // Async/ssp: the parameter server hands the lost worker's batch to another, and NextStep only
+            // fails the job when no worker is left.
+            if (_modes.AsyncRunning) _parameterServer.Tell(new AsyncWorkerLost(_job.JobId, _attempt, actor));
             NextStep();
         }
         else if (_phase == Phase.Evaluating)

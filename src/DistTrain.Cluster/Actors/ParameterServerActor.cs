@@ -28,12 +28,19 @@ public sealed class ParameterServerActor : ReceiveActor
     private long _version;
     private IActorRef _coordinator = ActorRefs.Nobody;
     private IReadOnlyList<ShardAssignment> _shards = [];
+    // Communication options (Modes/): 16-bit gradients are decoded here; async/ssp epochs run in the loop;
+    // local SGD replaces the optimizer step by the models' average.
+    private readonly Modes.GradientDecoder _decoder = new();
+    private Modes.AsyncUpdateLoop? _async;
+    private bool _localSgd;
 
     public ParameterServerActor()
     {
         Receive<StartParameterServer>(Start);
         Receive<RunStep>(RunStep);
         Receive<GradientsComputed>(OnGradients);
+        Receive<RunAsyncEpoch>(RunAsync);
+        Receive<AsyncWorkerLost>(l => { if (_job?.JobId == l.JobId) _async?.OnWorkerLost(l, Context); _version = _async?.Version ?? _version; });
         Receive<GetParameters>(m =>
         {
             if (_model is null || _job?.JobId != m.JobId) return;
@@ -74,6 +81,8 @@ public sealed class ParameterServerActor : ReceiveActor
             _mean = new float[model.ParameterCount];
             _version = version;
             _coordinator = Sender;
+            _async = new Modes.AsyncUpdateLoop(job.Seed, model, optimizer);
+            _localSgd = CommunicationSpec.Of(job).Mode == TrainingMode.LocalSgd;
             Sender.Tell(new ParameterServerReady(job.JobId, _version, model.ParameterCount, job.Model.Hash, startEpoch));
         }
         catch (Exception e) when (e is ArgumentException or CheckpointFormatException or IOException or NotSupportedException)
@@ -102,14 +111,22 @@ public sealed class ParameterServerActor : ReceiveActor
         var parameters = _model.Parameters;
         foreach (var shard in msg.Shards)
         {
-            Wire.Send(Context, shard.Worker, new ComputeGradients(msg.JobId, _version, msg.Attempt, msg.Epoch, msg.Step, shard.ShardIndex, shard.SampleIds, _job.Seed, parameters));
+            Wire.Send(Context, shard.Worker, new ComputeGradients(msg.JobId, _version, msg.Attempt, msg.Epoch, msg.Step, shard.ShardIndex, shard.SampleIds, _job.Seed, parameters,
+                shard.LocalSteps));
         }
     }
 
     private void OnGradients(GradientsComputed msg)
     {
         if (_aggregator is null || _job?.JobId != msg.JobId) return;
-        var outcome = _aggregator.Add(msg.Version, msg.Attempt, msg.ShardIndex, msg.Gradient, msg.Samples, msg.LossSum, msg.Correct);
+        var gradient = _decoder.Decode(msg, _model!.ParameterCount);
+        if (_async!.Owns(msg))
+        {
+            _async.OnGradients(msg, gradient, Context);
+            _version = _async.Version;
+            return;
+        }
+        var outcome = _aggregator.Add(msg.Version, msg.Attempt, msg.ShardIndex, gradient, msg.Samples, msg.LossSum, msg.Correct);
         switch (outcome)
         {
             case ContributionOutcome.Accepted:
@@ -131,10 +148,32 @@ public sealed class ParameterServerActor : ReceiveActor
         var lr = _optimizer!.CurrentLearningRate;
         var dropped = _aggregator.DroppedShards;
         var applied = _aggregator.CompleteInto(_mean);
-        if (applied) _optimizer.Step(_model!.Parameters, _mean);
+        if (applied && _localSgd) Modes.LocalSgdWorker.OuterStep(_model!.Parameters, _mean);
+        else if (applied) _optimizer.Step(_model!.Parameters, _mean);
         _version++;
         _coordinator.Tell(new StepCompleted(msg.JobId, _version, _aggregator.Epoch, _aggregator.Step, totals.Samples, totals.LossSum, totals.Correct, lr,
-            dropped, applied, AppliedSampleIds()));
+            dropped, applied, AppliedSampleIds(), Steps: StepsCovered()));
+    }
+
+    // Local SGD: a round covers as many schedule steps as its local batches.
+    private int StepsCovered()
+    {
+        var steps = 1;
+        foreach (var s in _shards) if (s.LocalSteps is { } l) steps = Math.Max(steps, l.Length);
+        return steps;
+    }
+
+    private void RunAsync(RunAsyncEpoch msg)
+    {
+        if (_model is null || _job?.JobId != msg.JobId) return;
+        if (msg.Version != _version)
+        {
+            _log.Warning("Async epoch {0} asked for version {1} but the parameters are at {2}; ignored", msg.Epoch, msg.Version, _version);
+            return;
+        }
+        _coordinator = Sender;
+        _async!.Begin(msg, Sender, Context);
+        _version = _async.Version;
     }
 
     // The samples whose gradients went into the average: the coordinator's per-sample visit accounting.

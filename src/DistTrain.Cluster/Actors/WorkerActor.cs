@@ -22,6 +22,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private TrainingJob? _job;
     private JobData? _data;
     private GradientComputer? _computer;
+    private Modes.WorkerModes? _modes;
     private readonly TimeSpan? _announceEvery;
 
     public WorkerActor(string workerId, IJobDataLoader loader, IActorRef coordinator, TimeSpan? announceEvery = null)
@@ -66,6 +67,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         _job = null;
         _data = null;
         _computer = null;
+        _modes = null;
     }
 
     private void Prepare(PrepareJob msg)
@@ -83,6 +85,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             _job = job;
             _data = data;
             _computer = computer;
+            _modes = new Modes.WorkerModes(job, computer);
                 Sender.Tell(new JobPrepared(job.JobId, _workerId, job.Model.Hash, data.Train.Count, data.Validation.Count, data.Test.Count,
                 data.Fingerprint, data.ClassNames, data.Normalization));
             _log.Info("Worker {0} prepared job {1}: {2} training samples, {3} parameters", _workerId, job.JobId, data.Train.Count, model.ParameterCount);
@@ -121,14 +124,14 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private void Compute(ComputeGradients msg)
     {
         if (!Ready(msg.JobId) || !TryLoadParameters(msg.Parameters)) return;
-        var result = _computer!.Compute(_data!.Train, msg.SampleIds, msg.Seed, msg.Epoch);
+        // Plain gradient sum, or local SGD's pseudo-gradient; 16-bit with error feedback when the job compresses.
+        var (buffer, compressed, result) = _modes!.Compute(_data!.Train, msg);
         // The replica's gradient buffer goes out without a copy. The parameter server is done with it
         // before this worker gets its next shard (the step completes first), and a re-run of the same
         // step starts with a fresh attempt that discards the old reference, so an overwrite can only
         // touch an answer that is already ignored.
-        var buffer = _computer.Model.Gradients;
         Wire.Send(Context, Sender, new GradientsComputed(msg.JobId, msg.Version, msg.Attempt, msg.Step, msg.ShardIndex, _workerId, buffer,
-            result.Samples, result.LossSum, result.Correct));
+            result.Samples, result.LossSum, result.Correct, compressed));
     }
 
     private void Evaluate(EvaluateShard msg)

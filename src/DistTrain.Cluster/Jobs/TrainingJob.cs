@@ -49,7 +49,8 @@ public sealed record TrainingJob(
     double TrainFraction = 0.7,
     double ValidationFraction = 0.15,
     string? OutputDirectory = null,
-    int CheckpointEvery = 1)
+    int CheckpointEvery = 1,
+    CommunicationSpec? Communication = null)
 {
     /// <summary>Throws an ArgumentException naming the first bad field.</summary>
     public void Validate()
@@ -63,5 +64,6 @@ public sealed record TrainingJob(
             throw new ArgumentException($"validation fraction must be >= 0 and train + validation <= 1 (got {TrainFraction} + {ValidationFraction})");
         if (CheckpointEvery < 0) throw new ArgumentException($"checkpoint-every must be >= 0 epochs (got {CheckpointEvery})");
         Optimizer.Validate();
+        Communication?.Validate();
     }
 }

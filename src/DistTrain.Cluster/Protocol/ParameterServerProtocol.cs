@@ -14,28 +14,36 @@ public sealed record ParameterServerReady(string JobId, long Version, int Parame
 public sealed record ParameterServerFailed(string JobId, string Reason) : IDistTrainMessage;
 
 /// <summary>One shard of a step's global batch: dataset positions (in the training split) for one worker.</summary>
-public sealed record ShardAssignment(int ShardIndex, IActorRef Worker, int[] SampleIds);
+/// <remarks>LocalSteps (local SGD): SampleIds is that many consecutive local batches of these sizes.</remarks>
+public sealed record ShardAssignment(int ShardIndex, IActorRef Worker, int[] SampleIds, int[]? LocalSteps = null);
 
 /// <summary>Run step (Epoch, Step) from parameter version <paramref name="Version"/> over these shards.</summary>
 /// <remarks>Attempt increases when a step is re-run (a worker was lost); answers from earlier attempts are ignored.</remarks>
 public sealed record RunStep(string JobId, long Version, int Attempt, int Epoch, int Step, IReadOnlyList<ShardAssignment> Shards) : IDistTrainMessage;
 
 /// <summary>Parameter server to worker: compute the gradient sum of SampleIds at these parameters.</summary>
+/// <remarks>
+/// LocalSteps (local SGD): take one local optimizer step per entry on consecutive parts of SampleIds of
+/// these sizes, and answer with the model delta as a pseudo-gradient sum (see Modes/LocalSgdWorker).
+/// </remarks>
 public sealed record ComputeGradients(string JobId, long Version, int Attempt, int Epoch, int Step, int ShardIndex, int[] SampleIds, ulong Seed,
-    float[] Parameters) : ITensorMessage;
+    float[] Parameters, int[]? LocalSteps = null) : ITensorMessage;
 
 /// <summary>Worker to parameter server: the gradient <b>sum</b> over the shard, with what the shard saw.</summary>
+/// <remarks>Compressed: the gradient in 16 bits (then Gradient is empty); the parameter server decodes it.</remarks>
 public sealed record GradientsComputed(string JobId, long Version, int Attempt, int Step, int ShardIndex, string WorkerId, float[] Gradient,
-    int Samples, double LossSum, int Correct) : ITensorMessage;
+    int Samples, double LossSum, int Correct, Compression.CompressedTensor? Compressed = null) : ITensorMessage;
 
 /// <summary>
 /// The step is done: parameters are now at <paramref name="Version"/>. Samples, LossSum and Correct count
 /// the shards that were averaged; DroppedShards had a non-finite gradient and were left out; Applied is
 /// false when every shard was dropped and the parameters did not change. AppliedSampleIds lists the
-/// training samples whose gradients were averaged (the coordinator's visit accounting).
+/// training samples whose gradients were averaged (the coordinator's visit accounting). Steps: how many
+/// of the schedule's steps (global batches) this update covered (local SGD: k; async: the batches applied
+/// together). Staleness: the largest staleness among the gradients applied (async, ssp).
 /// </summary>
 public sealed record StepCompleted(string JobId, long Version, int Epoch, int Step, int Samples, double LossSum, int Correct,
-    float LearningRate, int DroppedShards = 0, bool Applied = true, int[]? AppliedSampleIds = null) : IDistTrainMessage;
+    float LearningRate, int DroppedShards = 0, bool Applied = true, int[]? AppliedSampleIds = null, int Steps = 1, int Staleness = 0) : IDistTrainMessage;
 
 /// <summary>Ask for the current parameters; answered with <see cref="ParametersSnapshot"/>.</summary>
 public sealed record GetParameters(string JobId) : IDistTrainMessage;

@@ -17,7 +17,9 @@ namespace DistTrain.Cluster.Serialization;
 /// first, so the returned array is the only buffer.
 /// </para>
 /// <para>
-/// Manifests: CG <see cref="ComputeGradients"/>, GC <see cref="GradientsComputed"/>, PS
+/// Manifests: CG <see cref="ComputeGradients"/>, CL the same with local-SGD step sizes (an int[] after
+/// Parameters), GC <see cref="GradientsComputed"/>, GH the same with a 16-bit gradient (after the empty
+/// Gradient: one byte compression kind, int32 count, 2 bytes per value: half the float payload), PS
 /// <see cref="ParametersSnapshot"/>, ES <see cref="EvaluateShard"/>, TC <see cref="TensorChunk"/>. Any
 /// problem while reading (unknown manifest, wrong version, truncated or malformed bytes, trailing bytes)
 /// throws <see cref="SerializationException"/>: Akka.Remote drops such a message with a log line, whereas any
@@ -32,6 +34,8 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
 
     public const string ComputeGradientsManifest = "CG";
     public const string GradientsComputedManifest = "GC";
+    public const string ComputeGradientsLocalManifest = "CL";
+    public const string GradientsComputedHalfManifest = "GH";
     public const string ParametersSnapshotManifest = "PS";
     public const string EvaluateShardManifest = "ES";
     public const string TensorChunkManifest = "TC";
@@ -46,7 +50,9 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
 
     public static string ManifestOf(object o) => o switch
     {
+        ComputeGradients { LocalSteps: not null } => ComputeGradientsLocalManifest,
         ComputeGradients => ComputeGradientsManifest,
+        GradientsComputed { Compressed: not null } => GradientsComputedHalfManifest,
         GradientsComputed => GradientsComputedManifest,
         ParametersSnapshot => ParametersSnapshotManifest,
         EvaluateShard => EvaluateShardManifest,
@@ -57,8 +63,10 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
     /// <summary>The exact number of bytes <see cref="ToBinary"/> produces for <paramref name="o"/>, without serializing it.</summary>
     public static int SizeOf(object o) => 1 + o switch
     {
-        ComputeGradients m => S(m.JobId, "CG", "JobId") + 8 + 4 * 4 + 8 + S(m.SampleIds, "CG", "SampleIds") + S(m.Parameters, "CG", "Parameters"),
-        GradientsComputed m => S(m.JobId, "GC", "JobId") + 8 + 3 * 4 + S(m.WorkerId, "GC", "WorkerId") + 4 + 8 + 4 + S(m.Gradient, "GC", "Gradient"),
+        ComputeGradients m => S(m.JobId, "CG", "JobId") + 8 + 4 * 4 + 8 + S(m.SampleIds, "CG", "SampleIds") + S(m.Parameters, "CG", "Parameters")
+            + (m.LocalSteps is null ? 0 : S(m.LocalSteps, "CG", "LocalSteps")),
+        GradientsComputed m => S(m.JobId, "GC", "JobId") + 8 + 3 * 4 + S(m.WorkerId, "GC", "WorkerId") + 4 + 8 + 4 + S(m.Gradient, "GC", "Gradient")
+            + (m.Compressed is null ? 0 : 1 + WireWriter.SizeOf(m.Compressed.Bits, nameof(GradientsComputed), "Compressed")),
         ParametersSnapshot m => S(m.JobId, "PS", "JobId") + 8 + S(m.Parameters, "PS", "Parameters"),
         EvaluateShard m => S(m.JobId, "ES", "JobId") + 8 + 3 * 4 + S(m.Parameters, "ES", "Parameters"),
         TensorChunk m => 16 + 2 * 4 + S(m.TargetPath, "TC", "TargetPath") + 4 + S(m.Manifest, "TC", "Manifest") + S(m.Bytes, "TC", "Bytes"),
@@ -76,8 +84,8 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
     /// <summary>The message type a manifest stands for, or null when the manifest is unknown.</summary>
     public static string? TypeName(string manifest) => manifest switch
     {
-        ComputeGradientsManifest => nameof(ComputeGradients),
-        GradientsComputedManifest => nameof(GradientsComputed),
+        ComputeGradientsManifest or ComputeGradientsLocalManifest => nameof(ComputeGradients),
+        GradientsComputedManifest or GradientsComputedHalfManifest => nameof(GradientsComputed),
         ParametersSnapshotManifest => nameof(ParametersSnapshot),
         EvaluateShardManifest => nameof(EvaluateShard),
         TensorChunkManifest => nameof(TensorChunk),
@@ -104,6 +112,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 w.UInt64(m.Seed);
                 w.Ints(m.SampleIds);
                 w.Floats(m.Parameters);
+                if (m.LocalSteps is { } local) w.Ints(local);
                 break;
             case GradientsComputed m:
                 w.String(m.JobId);
@@ -116,6 +125,11 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 w.Double(m.LossSum);
                 w.Int32(m.Correct);
                 w.Floats(m.Gradient);
+                if (m.Compressed is { } c)
+                {
+                    w.Byte((byte)c.Kind);
+                    w.UShorts(c.Bits);
+                }
                 break;
             case ParametersSnapshot m:
                 w.String(m.JobId);
@@ -151,7 +165,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
     public static object Decode(ReadOnlySpan<byte> bytes, string manifest)
     {
         var type = TypeName(manifest) ?? throw new SerializationException(
-            $"DistTrain tensor serializer (id {Id}): unknown manifest '{manifest}'; expected one of CG, GC, PS, ES, TC. " +
+            $"DistTrain tensor serializer (id {Id}): unknown manifest '{manifest}'; expected one of CG, CL, GC, GH, PS, ES, TC. " +
             "Is the sender running a newer build?");
         var r = new WireReader(bytes, type);
         var version = r.Byte("format version");
@@ -160,7 +174,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
         object result;
         switch (manifest)
         {
-            case ComputeGradientsManifest:
+            case ComputeGradientsManifest or ComputeGradientsLocalManifest:
             {
                 var jobId = r.String("JobId");
                 var ver = r.Int64("Version");
@@ -171,10 +185,11 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 var seed = r.UInt64("Seed");
                 var ids = r.Ints("SampleIds");
                 var parameters = r.Floats("Parameters");
-                result = new ComputeGradients(jobId, ver, attempt, epoch, step, shard, ids, seed, parameters);
+                var local = manifest == ComputeGradientsLocalManifest ? r.Ints("LocalSteps") : null;
+                result = new ComputeGradients(jobId, ver, attempt, epoch, step, shard, ids, seed, parameters, local);
                 break;
             }
-            case GradientsComputedManifest:
+            case GradientsComputedManifest or GradientsComputedHalfManifest:
             {
                 var jobId = r.String("JobId");
                 var ver = r.Int64("Version");
@@ -186,7 +201,16 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 var loss = r.Double("LossSum");
                 var correct = r.Int32("Correct");
                 var gradient = r.Floats("Gradient");
-                result = new GradientsComputed(jobId, ver, attempt, step, shard, worker, gradient, samples, loss, correct);
+                Compression.CompressedTensor? compressed = null;
+                if (manifest == GradientsComputedHalfManifest)
+                {
+                    var at = r.Position;
+                    var kind = (Jobs.GradientCompression)r.Byte("Compressed.Kind");
+                    if (kind is not (Jobs.GradientCompression.Fp16 or Jobs.GradientCompression.Bf16))
+                        throw r.Error("Compressed.Kind", at, $"expected 1 (fp16) or 2 (bf16), found {(int)kind}");
+                    compressed = new Compression.CompressedTensor(kind, r.UShorts("Compressed.Bits"));
+                }
+                result = new GradientsComputed(jobId, ver, attempt, step, shard, worker, gradient, samples, loss, correct, compressed);
                 break;
             }
             case ParametersSnapshotManifest:

@@ -27,6 +27,8 @@ internal ref struct WireWriter(Span<byte> buffer)
 
     public static int SizeOf(byte[]? a, string type, string field) => 4 + (a ?? throw Null(type, field)).Length;
 
+    public static int SizeOf(ushort[]? a, string type, string field) => 4 + checked((a ?? throw Null(type, field)).Length * sizeof(ushort));
+
     private static ArgumentNullException Null(string type, string field) =>
         new(field, $"{type}.{field} is null; the tensor serializer sends every field and refuses nulls.");
 
@@ -84,6 +86,16 @@ internal ref struct WireWriter(Span<byte> buffer)
         var dst = _buffer.Slice(Position, a.Length * sizeof(int));
         if (BitConverter.IsLittleEndian) MemoryMarshal.AsBytes(a.AsSpan()).CopyTo(dst);
         else BinaryPrimitives.ReverseEndianness(a, MemoryMarshal.Cast<byte, int>(dst));
+        Position += dst.Length;
+    }
+
+    /// <summary>16-bit values (fp16 / bf16 gradients): int32 count, then 2 little-endian bytes each.</summary>
+    public void UShorts(ushort[] a)
+    {
+        Int32(a.Length);
+        var dst = _buffer.Slice(Position, a.Length * sizeof(ushort));
+        if (BitConverter.IsLittleEndian) MemoryMarshal.AsBytes(a.AsSpan()).CopyTo(dst);
+        else BinaryPrimitives.ReverseEndianness(a, MemoryMarshal.Cast<byte, ushort>(dst));
         Position += dst.Length;
     }
 
@@ -175,6 +187,16 @@ internal ref struct WireReader(ReadOnlySpan<byte> buffer, string messageType)
         var a = GC.AllocateUninitializedArray<int>(n);
         if (BitConverter.IsLittleEndian) src.CopyTo(MemoryMarshal.AsBytes(a.AsSpan()));
         else BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, int>(src), a);
+        return a;
+    }
+
+    public ushort[] UShorts(string field)
+    {
+        var n = Count(field, sizeof(ushort), "16-bit values");
+        var src = Take(n * sizeof(ushort), field, "16-bit values");
+        var a = GC.AllocateUninitializedArray<ushort>(n);
+        if (BitConverter.IsLittleEndian) src.CopyTo(MemoryMarshal.AsBytes(a.AsSpan()));
+        else BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, ushort>(src), a);
         return a;
     }
 

@@ -58,8 +58,19 @@ public sealed class TrainingSchedule
     public IReadOnlyList<int[]> PlanStep(int workers)
     {
         if (Finished || EpochDone) throw new InvalidOperationException("no step to plan: the epoch is done or training finished");
+        return PlanStepAt(Step, workers);
+    }
+
+    /// <summary>
+    /// The samples of step <paramref name="step"/> of the current epoch (at or after the current step), cut
+    /// into shards as <see cref="PlanStep"/> does: local SGD and async modes plan several steps ahead.
+    /// </summary>
+    public IReadOnlyList<int[]> PlanStepAt(int step, int workers)
+    {
+        if (Finished || step < Step || step >= StepsPerEpoch)
+            throw new InvalidOperationException($"no step {step} to plan: the epoch is at step {Step} of {StepsPerEpoch}{(Finished ? " and training finished" : "")}");
         if (workers < 1) throw new ArgumentOutOfRangeException(nameof(workers), workers, "need at least one worker");
-        var (start, length) = EpochSchedule.Batch(_trainCount, _batchSize, Step);
+        var (start, length) = EpochSchedule.Batch(_trainCount, _batchSize, step);
         var shards = new List<int[]>(workers);
         var n = Math.Min(workers, length);
         for (var s = 0; s < n; s++)
@@ -74,8 +85,10 @@ public sealed class TrainingSchedule
     /// Records the completed step's figures and the samples whose gradients it averaged, and moves to the
     /// next step.
     /// </summary>
-    public void CompleteStep(BatchResult result, ReadOnlySpan<int> appliedSampleIds = default)
+    /// <remarks><paramref name="steps"/>: how many steps the update covered (local SGD rounds, async updates that applied several batches).</remarks>
+    public void CompleteStep(BatchResult result, ReadOnlySpan<int> appliedSampleIds = default, int steps = 1)
     {
+        if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), steps, $"an update covers at least one step (at step {Step} of {StepsPerEpoch})");
         EpochTotals += result;
         foreach (var id in appliedSampleIds)
         {
@@ -83,7 +96,7 @@ public sealed class TrainingSchedule
                 throw new ArgumentOutOfRangeException(nameof(appliedSampleIds), id, $"sample id outside the training split of {_visits.Length}");
             _visits[id]++;
         }
-        Step++;
+        Step += steps;
     }
 
     /// <summary>How many times each training sample's gradient was applied in the current epoch.</summary>

@@ -46,6 +46,9 @@ public static class ProtocolSamples
         new ComputeGradients("job-42", 7, 2, 1, 3, 0, [1, 2, 3], 99UL, [0.5f, -1.25f, float.NaN]),
         new GradientsComputed("job-42", 7, 2, 3, 0, "worker-1", [1e-30f, -0f, float.PositiveInfinity], 3, 1.75, 2),
         new StepCompleted("job-42", 8, 1, 3, 5, 2.5, 4, 0.01f),
+        new RunAsyncEpoch("job-42", 7, 3, 1, 2, [[1, 2], [3]], [worker, worker], 2),
+        new AsyncWorkerLost("job-42", 3, worker),
+        new StalenessReport("job-42", 1, 40, 3, 1.25, 2),
         new GetParameters("job-42"),
         new ParametersSnapshot("job-42", 8, [1f, 2f]),
         new SaveCheckpoint("job-42", "/ckpt/e3.dtc", Metadata),
@@ -70,6 +73,18 @@ public static class ProtocolSamples
         new EvaluateShard("job-42", 8, DataSplit.Validation, 10, 20, [3f, 4f]),
         new ShardEvaluated("job-42", 8, DataSplit.Test, 0, 3, 1.5, 2, [0, 1, 2], [0, 2, 2], "worker-1"),
         new TensorChunk(Guid.Parse("0f8fad5b-d9cb-469f-a165-70867728950e"), 1, 3, "akka.tcp://disttrain@h:1/user/ps#5", 7401, "GC", [1, 2, 3]),
+    ];
+
+    /// <summary>Second instances of messages whose optional mode fields (Modes/) change how they are sent.</summary>
+    public static IReadOnlyList<object> ModeVariants(IActorRef worker) =>
+    [
+        new StepCompleted("job-42", 9, 1, 4, 5, 2.5, 4, 0.01f, 1, true, [7, 8], Steps: 3, Staleness: 2),
+        new ComputeGradients("job-42", 7, 2, 1, 3, 1, [1, 2, 3, 4, 5], 99UL, [0.5f, 2f], LocalSteps: [2, 0, 3]),
+        new GradientsComputed("job-42", 7, 2, 3, 1, "worker-2", [], 3, 1.75, 2,
+            new DistTrain.Cluster.Compression.CompressedTensor(GradientCompression.Fp16, [0x3C00, 0x8000, 0x7C00, 0xFFFF])),
+        new RunAsyncEpoch("job-42", 7, 3, 1, 2, [[1, 2], [3]], [worker], null),
+        new StartTraining(Job with { Communication = new CommunicationSpec(TrainingMode.LocalSgd, LocalSteps: 8) }),
+        new PrepareJob(Job with { Communication = new CommunicationSpec(TrainingMode.Ssp, Staleness: 3, Compression: GradientCompression.Bf16, LocalSteps: 5) }),
     ];
 
     /// <summary>Every concrete type in DistTrain.Cluster that implements IDistTrainMessage.</summary>
@@ -98,7 +113,7 @@ public static class Deep
             case double d:
                 Assert.Equal(BitConverter.DoubleToInt64Bits(d), BitConverter.DoubleToInt64Bits(Assert.IsType<double>(actual)));
                 return;
-            case string or Enum or Guid or bool or byte or int or long or ulong or decimal:
+            case string or Enum or Guid or bool or byte or ushort or int or long or ulong or decimal:
                 Assert.True(expected.Equals(actual), $"{path}: expected {expected}, found {actual}");
                 return;
             case IActorRef r:

@@ -1,0 +1,68 @@
+using DistTrain.Cluster.Compression;
+using DistTrain.Cluster.Jobs;
+using DistTrain.Cluster.Protocol;
+using DistTrain.Core.Training;
+
+namespace DistTrain.Cluster.Modes;
+
+/// <summary>
+/// What a worker computes for one <see cref="ComputeGradients"/> under the job's communication options:
+/// a plain gradient sum, or local SGD's pseudo-gradient when the message lists local steps; then, when
+/// the job compresses gradients, the 16-bit encoding with error feedback. The returned float buffer is
+/// the replica's own (sent without a copy, as in synchronous mode); it is empty when compressed.
+/// </summary>
+public sealed class WorkerModes
+{
+    private readonly GradientComputer _computer;
+    private readonly Core.Optimizers.OptimizerSpec _optimizer;
+    private readonly ErrorFeedbackEncoder? _encoder;
+    private LocalSgdWorker? _localSgd;
+
+    public WorkerModes(TrainingJob job, GradientComputer computer)
+    {
+        _computer = computer;
+        _optimizer = job.Optimizer;
+        var comm = CommunicationSpec.Of(job);
+        if (comm.Compression != GradientCompression.None) _encoder = new ErrorFeedbackEncoder(comm.Compression);
+    }
+
+    public (float[] Gradient, CompressedTensor? Compressed, BatchResult Result) Compute(IDataset train, ComputeGradients msg)
+    {
+        float[] gradient;
+        BatchResult result;
+        if (msg.LocalSteps is { } steps)
+        {
+            _localSgd ??= new LocalSgdWorker(_computer, _optimizer);
+            (gradient, result) = _localSgd.Run(train, msg.SampleIds, steps, msg.Parameters, msg.Seed, msg.Epoch);
+        }
+        else
+        {
+            result = _computer.Compute(train, msg.SampleIds, msg.Seed, msg.Epoch);
+            gradient = _computer.Model.Gradients;
+        }
+        if (_encoder is null) return (gradient, null, result);
+        return ([], _encoder.Encode(gradient), result);
+    }
+}
+
+/// <summary>
+/// The parameter server's decode step for compressed gradients: one float buffer per shard slot (the
+/// aggregator keeps a reference to each shard's gradient until the step completes), allocated once.
+/// </summary>
+public sealed class GradientDecoder
+{
+    private float[][] _buffers = [];
+
+    /// <summary>The message's gradient as float32: its own buffer, or the decoded 16-bit payload.</summary>
+    public float[] Decode(GradientsComputed msg, int parameterCount)
+    {
+        if (msg.Compressed is not { } c) return msg.Gradient;
+        var slot = msg.ShardIndex;
+        if (slot < 0) return msg.Gradient;
+        if (slot >= _buffers.Length) Array.Resize(ref _buffers, slot + 1);
+        // A payload of the wrong length decodes into a buffer of its own length: the aggregator refuses it by length.
+        var buffer = _buffers[slot] is { } b && b.Length == c.Bits.Length ? b : _buffers[slot] = new float[c.Bits.Length];
+        HalfPrecision.Decode(c.Bits, buffer, c.Kind);
+        return buffer;
+    }
+}

@@ -1,0 +1,70 @@
+using DistTrain.Cluster.Hosting;
+using DistTrain.Cluster.Jobs;
+using Xunit.Abstractions;
+
+namespace DistTrain.Cluster.Tests.Modes;
+
+/// <summary>Skipped, with the reason shown, when the Fashion-MNIST package is not installed.</summary>
+public sealed class FashionMnistFactAttribute : TheoryAttribute
+{
+    public FashionMnistFactAttribute()
+    {
+        if (!File.Exists(Path.Combine(PresetDataLoader.DefaultFashionFolder, "t10k-labels-idx1-ubyte.gz")))
+            Skip = $"Fashion-MNIST not installed in {PresetDataLoader.DefaultFashionFolder} (apt-get install dataset-fashion-mnist).";
+    }
+}
+
+/// <summary>
+/// W2 (the fashion-mlp preset: 784-256-128-10, batch 128, Adam 1e-3) on the first 10,000 training
+/// images for one epoch, 2 workers in local mode: every communication mode trains, to about the accuracy
+/// of synchronous training (async/ssp: within 10 points after one short epoch). The full 3-epoch
+/// comparison is scripts/bench_modes.sh.
+/// </summary>
+public class FashionModeAccuracyTests(ITestOutputHelper output)
+{
+    private static readonly Lazy<JobData> Data = new(() => new PresetDataLoader().Load(Job(CommunicationSpec.Default)));
+    private static readonly Lazy<Task<double>> SyncAccuracy = new(() => Run(CommunicationSpec.Default));
+
+    private static TrainingJob Job(CommunicationSpec comm) => Presets.Get("fashion-mlp", 42) with
+    {
+        Data = Presets.Get("fashion-mlp", 42).Data with { Limit = 10_000 },
+        Epochs = 1,
+        Communication = comm,
+    };
+
+    private sealed class Shared(JobData data) : IJobDataLoader
+    {
+        public JobData Load(TrainingJob job) => data;
+    }
+
+    private static async Task<double> Run(CommunicationSpec comm)
+    {
+        var done = await LocalMode.RunAsync(Job(comm), 2, new Shared(Data.Value));
+        return done.TestAccuracy;
+    }
+
+    public static IEnumerable<object[]> Modes() =>
+    [
+        [TrainingMode.Async, 0, GradientCompression.None],
+        [TrainingMode.Ssp, 2, GradientCompression.None],
+        [TrainingMode.Sync, 0, GradientCompression.Fp16],
+        [TrainingMode.LocalSgd, 4, GradientCompression.None],
+    ];
+
+    [FashionMnistFact]
+    [MemberData(nameof(Modes))]
+    public async Task Each_mode_trains_w2_to_the_accuracy_of_synchronous_training(TrainingMode mode, int n, GradientCompression compression)
+    {
+        var comm = new CommunicationSpec(mode, Staleness: mode == TrainingMode.Ssp ? n : 2, Compression: compression,
+            LocalSteps: mode == TrainingMode.LocalSgd ? n : 4);
+        var sync = await SyncAccuracy.Value;
+        var accuracy = await Run(comm);
+        output.WriteLine($"{comm.Describe()}: test accuracy {accuracy:0.0000}, sync {sync:0.0000}");
+        Assert.True(sync >= 0.75, $"sync reached only {sync:0.0000}");
+        // Applying gradients computed at older parameters costs accuracy early in training: after 79 updates
+        // async/ssp lag sync by up to ~8 points here (measured 0.73-0.74 vs 0.81); the 3-epoch
+        // comparison on all the data is in docs/benchmarks.md. The others stay within 3 points.
+        var slack = comm.AppliesOnArrival ? 0.10 : 0.03;
+        Assert.True(accuracy >= sync - slack, $"{comm.Describe()}: test accuracy {accuracy:0.0000} vs sync {sync:0.0000}");
+    }
+}
