@@ -15,6 +15,19 @@ public class CommandTests
 
     private static JsonElement Summary(string folder) => JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "summary.json"))).RootElement;
 
+    [Theory]
+    [InlineData("train")]
+    [InlineData("submit")]
+    public async Task Help_puts_every_option_group_on_a_line_of_its_own(string command)
+    {
+        var (exit, output, _) = await Run(command, "--help");
+        Assert.Equal(0, exit);
+        // The usage text is assembled from several option blocks; each must start on a new line.
+        var lines = output.Split('\n').Select(l => l.TrimStart()).ToList();
+        foreach (var option in new[] { "--preset", "--base", "--mode", "--compress" })
+            Assert.True(lines.Any(l => l.StartsWith(option, StringComparison.Ordinal)), $"{option} does not start a line in:\n{output}");
+    }
+
     [Fact]
     public async Task Train_with_defaults_learns_the_penguins_and_writes_every_output_file()
     {

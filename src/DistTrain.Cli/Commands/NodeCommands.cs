@@ -32,7 +32,7 @@ public static class NodeCommands
         usage: disttrain submit --seed akka.tcp://disttrain@HOST:PORT [train options]   (--seed N as well sets the job's random seed)
         Joins the cluster as a client, submits a training job to the coordinator, streams its progress and
         prints the result; the ps node writes the checkpoint, metrics, summary and plots to its --out folder.
-        """ + JobOptions.Help;
+        """ + "\n" + JobOptions.Help;
 
     private static string? Opt(CommandLine cl, string name) =>
         cl.String(name) ?? (Environment.GetEnvironmentVariable("DISTTRAIN_" + name.ToUpperInvariant().Replace('-', '_')) is { Length: > 0 } v ? v : null);

@@ -24,7 +24,7 @@ public static class TrainCommand
           --init-from FILE       start from these safetensors weights instead of a random init (docs/interchange.md)
           --export FORMAT        after training also write model.onnx or model.safetensors (onnx|safetensors)
           --verbose              actor log messages at INFO level
-        """ + JobOptions.Help;
+        """ + "\n" + JobOptions.Help;
 
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
