@@ -12,6 +12,7 @@ public static class JobOptions
     [
         "preset", "model", "data", "label", "features", "loss", "epochs", "batch-size", "optimizer", "lr", "momentum",
         "weight-decay", "seed", "patience", "limit", "train-fraction", "val-fraction", "image-size", "channels", "count",
+        .. TransferOptions.ValueOptions,
     ];
 
     public static readonly string[] Flags = ["augment", "no-augment", "nesterov"];
@@ -105,6 +106,7 @@ public static class JobOptions
             TrainFraction = cl.Double("train-fraction", 0.01, 1) ?? job.TrainFraction,
             ValidationFraction = cl.Double("val-fraction", 0, 0.99) ?? job.ValidationFraction,
         };
+        job = TransferOptions.Apply(cl, job);
         try
         {
             job.Validate();
@@ -128,5 +130,5 @@ public static class JobOptions
           --limit N              use only the first N training samples
           --train-fraction X  --val-fraction X   stratified split of the labelled data
           --image-size N --channels 1|3 --count N  (shapes-cnn)   --augment / --no-augment
-        """;
+        """ + TransferOptions.Help;
 }

@@ -59,7 +59,7 @@ public static class TrainCommand
         var blas = BlasThreads.ForWorkers(workers);
         stdout.WriteLine($"disttrain train: {job.JobId}, local mode, {workers} worker{(workers == 1 ? "" : "s")}");
         stdout.WriteLine($"  data    {Describe(job.Data)}: {data.Train.Count} train / {data.Validation.Count} validation / {data.Test.Count} test samples, {data.ClassNames.Count} classes");
-        stdout.WriteLine($"  model   {model.ParameterCount:N0} parameters, spec {job.Model.Hash[..12]}; {job.Loss}, {job.Optimizer.Kind} lr {job.Optimizer.LearningRate}" +
+        stdout.WriteLine($"  model   {model.ParameterCount:N0} parameters{(model.FrozenParameterCount > 0 ? $" ({model.FrozenParameterCount:N0} frozen)" : "")}, spec {job.Model.Hash[..12]}; {job.Loss}, {job.Optimizer.Kind} lr {job.Optimizer.LearningRate}" +
             (job.Optimizer.Schedule is { } sch ? $" ({sch.Kind.ToString().ToLowerInvariant()} schedule over {sch.TotalSteps} steps)" : ""));
         stdout.WriteLine($"  run     {job.Epochs} epochs, batch {job.BatchSize}, seed {job.Seed} -> {outDir}");
         stdout.WriteLine($"  gemm    {Gemm.Describe().Replace("GEMM: ", "")}{blas}");

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Protocol;
+using DistTrain.Cluster.State;
 using DistTrain.Core.Losses;
 using DistTrain.Core.Models;
 using DistTrain.Core.Training;
@@ -22,6 +23,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private TrainingJob? _job;
     private JobData? _data;
     private GradientComputer? _computer;
+    private float[]? _sendGradients; // the trainable range of the gradients, when some layers are frozen
     private readonly TimeSpan? _announceEvery;
 
     public WorkerActor(string workerId, IJobDataLoader loader, IActorRef coordinator, TimeSpan? announceEvery = null)
@@ -66,6 +68,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         _job = null;
         _data = null;
         _computer = null;
+        _sendGradients = null;
     }
 
     private void Prepare(PrepareJob msg)
@@ -74,8 +77,11 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         try
         {
             var data = _loader.Load(job);
-            var model = new Model(job.Model);
+            // Frozen layers' values (seed, then the base checkpoint on this node) never travel: built here.
+            var (model, baseSha) = JobModel.Create(job, initialize: false);
             var computer = new GradientComputer(model, Loss.Create(job.Loss));
+            // Augmented inputs differ per epoch, so only unaugmented jobs may cache frozen features.
+            var cached = !job.Data.Augment && computer.EnableFeatureCache();
             if (!data.Train.SampleShape.Equals(model.InputShape))
                 throw new ArgumentException($"the data's samples have shape {data.Train.SampleShape} but the model expects {model.InputShape}");
             if (data.ClassNames.Count != model.OutputShape.Size)
@@ -83,11 +89,13 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             _job = job;
             _data = data;
             _computer = computer;
-                Sender.Tell(new JobPrepared(job.JobId, _workerId, job.Model.Hash, data.Train.Count, data.Validation.Count, data.Test.Count,
-                data.Fingerprint, data.ClassNames, data.Normalization));
-            _log.Info("Worker {0} prepared job {1}: {2} training samples, {3} parameters", _workerId, job.JobId, data.Train.Count, model.ParameterCount);
+            _sendGradients = model.FrozenParameterCount > 0 ? new float[model.TrainableParameterCount] : null;
+            Sender.Tell(new JobPrepared(job.JobId, _workerId, job.Model.Hash, data.Train.Count, data.Validation.Count, data.Test.Count,
+                data.Fingerprint, data.ClassNames, data.Normalization, baseSha));
+            _log.Info("Worker {0} prepared job {1}: {2} training samples, {3} parameters ({4} frozen{5})", _workerId, job.JobId, data.Train.Count,
+                model.ParameterCount, model.FrozenParameterCount, cached ? ", frozen features cached" : "");
         }
-        catch (Exception e) when (e is ArgumentException or FormatException or IOException or InvalidOperationException or NotSupportedException or UnauthorizedAccessException)
+        catch (Exception e) when (e is ArgumentException or FormatException or IOException or Core.Checkpoints.CheckpointFormatException or InvalidOperationException or NotSupportedException or UnauthorizedAccessException)
         {
             Reset();
             _log.Error("Worker {0} cannot prepare job {1}: {2}", _workerId, job.JobId, e.Message);
@@ -105,6 +113,14 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private bool TryLoadParameters(float[] parameters)
     {
         var model = _computer!.Model;
+        if (model.FrozenParameterCount > 0)
+        {
+            // Only the trainable range travels for training; evaluation snapshots carry all parameters.
+            if (FrozenParameters.TryLoad(model, parameters)) return true;
+            _log.Error("Worker {0} received {1} parameters but its replica of job {2} has {3} trainable ({4} in all): mismatched model; work ignored",
+                _workerId, parameters.Length, _job!.JobId, model.TrainableParameterCount, model.ParameterCount);
+            return false;
+        }
         if (parameters.Length != model.ParameterCount)
         {
             _log.Error("Worker {0} received {1} parameters but its replica of job {2} has {3}: mismatched model; work ignored",
@@ -126,7 +142,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         // before this worker gets its next shard (the step completes first), and a re-run of the same
         // step starts with a fresh attempt that discards the old reference, so an overwrite can only
         // touch an answer that is already ignored.
-        var buffer = _computer.Model.Gradients;
+        var buffer = FrozenParameters.TrainableGradients(_computer.Model, _sendGradients);
         Wire.Send(Context, Sender, new GradientsComputed(msg.JobId, msg.Version, msg.Attempt, msg.Step, msg.ShardIndex, _workerId, buffer,
             result.Samples, result.LossSum, result.Correct));
     }

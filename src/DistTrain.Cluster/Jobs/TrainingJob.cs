@@ -17,6 +17,7 @@ namespace DistTrain.Cluster.Jobs;
 /// <param name="Channels">shapes: 1 (grey) or 3 (RGB).</param>
 /// <param name="Count">shapes: number of images to generate.</param>
 /// <param name="Augment">Apply flip/mirror/skew/shift augmentation to training images.</param>
+/// <param name="Classes">fashion-mnist: keep only these classes, relabelled 0..k−1 in this order; null = all.</param>
 public sealed record DataSpec(
     string Kind,
     string? Path = null,
@@ -26,7 +27,15 @@ public sealed record DataSpec(
     int ImageSize = 32,
     int Channels = 1,
     int Count = 1200,
-    bool Augment = false);
+    bool Augment = false,
+    IReadOnlyList<int>? Classes = null);
+
+/// <summary>
+/// The trained network a transfer job starts from: a DistTrain checkpoint that every node reads from its own
+/// disk at <paramref name="Checkpoint"/>, and the SHA-256 of the parameters the job takes from it
+/// (<see cref="Core.Models.Transfer.LoadBase"/>), so a node with a different file is refused.
+/// </summary>
+public sealed record BaseModel(string Checkpoint, string ParametersSha256);
 
 /// <summary>
 /// Everything needed to run one training job: plain data, identical on every node.
@@ -46,7 +55,8 @@ public sealed record TrainingJob(
     double TrainFraction = 0.7,
     double ValidationFraction = 0.15,
     string? OutputDirectory = null,
-    int CheckpointEvery = 1)
+    int CheckpointEvery = 1,
+    BaseModel? Base = null)
 {
     /// <summary>Throws an ArgumentException naming the first bad field.</summary>
     public void Validate()
