@@ -81,7 +81,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             var (model, baseSha) = JobModel.Create(job, initialize: false);
             var computer = new GradientComputer(model, Loss.Create(job.Loss));
             // Augmented inputs differ per epoch, so only unaugmented jobs may cache frozen features.
-            var cached = !job.Data.Augment && computer.EnableFeatureCache();
+            var cached = !job.Data.Augment && computer.EnableFeatureCache(data.FeatureCaches.For(model));
             if (!data.Train.SampleShape.Equals(model.InputShape))
                 throw new ArgumentException($"the data's samples have shape {data.Train.SampleShape} but the model expects {model.InputShape}");
             if (data.ClassNames.Count != model.OutputShape.Size)

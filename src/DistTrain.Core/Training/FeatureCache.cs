@@ -9,6 +9,11 @@ namespace DistTrain.Core.Training;
 /// later epochs run only the trainable head. The caller must also know that the training inputs are not
 /// augmented (a sample's input then differs per epoch); <see cref="GradientComputer.EnableFeatureCache"/>
 /// takes that on trust.
+/// <para>
+/// One cache may serve several computers (the workers of one process share their data): they write
+/// disjoint or identical samples, a sample's flag is published after its values (volatile), and
+/// binding is locked. Each sample's prefix output does not depend on which computer produced it.
+/// </para>
 /// </summary>
 public sealed class FeatureCache
 {
@@ -16,6 +21,8 @@ public sealed class FeatureCache
     public const long DefaultMaxBytes = 512L << 20;
 
     private readonly long _maxBytes;
+    private readonly Lock _bind = new();
+    private long _prefixForwards;
     private IDataset? _data;
     private float[] _features = [];
     private bool[] _present = [];
@@ -34,7 +41,7 @@ public sealed class FeatureCache
     public int Width { get; }
 
     /// <summary>Samples whose frozen prefix was computed (each at most once per dataset bound).</summary>
-    public long PrefixForwards { get; private set; }
+    public long PrefixForwards => Interlocked.Read(ref _prefixForwards);
 
     /// <summary>
     /// The length of the cacheable frozen prefix of <paramref name="model"/>, or 0 when there is none: no
@@ -69,23 +76,33 @@ public sealed class FeatureCache
     /// </summary>
     internal bool Bind(IDataset data)
     {
-        if (ReferenceEquals(data, _data)) return _features.Length > 0 || data.Count == 0;
-        _data = data;
-        _features = [];
-        _present = [];
-        if ((long)data.Count * Width * sizeof(float) > _maxBytes) return false;
-        _features = new float[(long)data.Count * Width];
-        _present = new bool[data.Count];
-        return true;
+        lock (_bind)
+        {
+            if (ReferenceEquals(data, _data)) return _features.Length > 0 || data.Count == 0;
+            _data = data;
+            _features = [];
+            _present = [];
+            if ((long)data.Count * Width * sizeof(float) > _maxBytes) return false;
+            _features = new float[(long)data.Count * Width];
+            _present = new bool[data.Count];
+            return true;
+        }
     }
 
-    internal bool Has(int sampleId) => _present[sampleId];
+    internal bool Has(int sampleId) => Volatile.Read(ref _present[sampleId]);
 
     internal void Store(int sampleId, ReadOnlySpan<float> features)
     {
         features.CopyTo(_features.AsSpan(sampleId * Width, Width));
-        _present[sampleId] = true;
-        PrefixForwards++;
+        Volatile.Write(ref _present[sampleId], true);
+        Interlocked.Increment(ref _prefixForwards);
+    }
+
+    /// <summary>True when this cache fits <paramref name="model"/>'s frozen prefix (same cut and width).</summary>
+    public bool Fits(Model model)
+    {
+        var k = CacheablePrefix(model);
+        return k == PrefixLength && model.Layers[k - 1].OutputShape.Size == Width;
     }
 
     internal ReadOnlySpan<float> Get(int sampleId) => _features.AsSpan(sampleId * Width, Width);

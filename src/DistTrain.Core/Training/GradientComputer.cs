@@ -50,6 +50,13 @@ public sealed class GradientComputer
         return _cache is not null;
     }
 
+    /// <summary>Uses <paramref name="shared"/> (e.g. one cache for every worker of a process) when it fits this model.</summary>
+    public bool EnableFeatureCache(FeatureCache? shared)
+    {
+        _cache = shared is not null && shared.Fits(_model) ? shared : null;
+        return _cache is not null;
+    }
+
     /// <summary>Zeroes the gradients, then accumulates the gradient sum of samples <paramref name="sampleIds"/>.</summary>
     public BatchResult Compute(IDataset data, ReadOnlySpan<int> sampleIds, ulong seed, int epoch)
     {

@@ -103,6 +103,60 @@ public sealed class TransferScenarioTests : Akka.TestKit.Xunit2.TestKit
         Assert.True(done.TestAccuracy > 0.8, $"test accuracy {done.TestAccuracy}");
     }
 
+    /// <summary>Hands every worker the same loaded data (as the CLI does in local mode) and counts input reads per sample.</summary>
+    private sealed class SharedCountingLoader : IJobDataLoader
+    {
+        public SharedCountingLoader(TrainingJob job)
+        {
+            var blobs = new BlobLoader().Load(job);
+            Train = new CountingDataset(blobs.Train);
+            Data = blobs with { Train = Train };
+        }
+
+        public CountingDataset Train { get; }
+
+        public JobData Data { get; }
+
+        public JobData Load(TrainingJob job) => Data;
+    }
+
+    private sealed class CountingDataset(IDataset inner) : IDataset
+    {
+        public int[] Reads { get; } = new int[inner.Count];
+
+        public int Count => inner.Count;
+
+        public Core.Tensors.TensorShape SampleShape => inner.SampleShape;
+
+        public IReadOnlyList<string> ClassNames => inner.ClassNames;
+
+        public int Label(int index) => inner.Label(index);
+
+        public void CopyInputs(ReadOnlySpan<int> indices, Span<float> destination, in Core.Layers.BatchContext ctx)
+        {
+            foreach (var i in indices) Interlocked.Increment(ref Reads[i]);
+            inner.CopyInputs(indices, destination, ctx);
+        }
+    }
+
+    [Fact]
+    public async Task Workers_of_one_process_share_the_frozen_features_and_train_bit_identically_to_uncached_workers()
+    {
+        var (job, _) = TransferJob();
+        var cachedLoader = new SharedCountingLoader(job);
+        var cached = await LocalMode.RunAsync(job, 2, cachedLoader);
+        // Augment = true turns the cache off in the workers; the blob data ignores it.
+        var plainLoader = new SharedCountingLoader(job);
+        var plain = await LocalMode.RunAsync(job with { Data = job.Data with { Augment = true } }, 2, plainLoader);
+
+        Assert.Equal(plain.ParametersSha256, cached.ParametersSha256);
+        var cache = cachedLoader.Data.FeatureCaches.For(new Model(job.Model));
+        Assert.NotNull(cache);
+        Assert.Equal(240, cache.PrefixForwards);
+        Assert.All(cachedLoader.Train.Reads, r => Assert.Equal(1, r)); // 3 epochs, two workers, one prefix pass per sample
+        Assert.All(plainLoader.Train.Reads, r => Assert.Equal(3, r));
+    }
+
     [Fact]
     public void A_worker_reports_the_hash_of_the_base_on_its_own_node()
     {
