@@ -91,6 +91,8 @@ public sealed class GradientComputer
         return _model.Forward(inputs, ctx);
     }
 
+    private const int MinPrefixRows = 3;
+
     // The frozen prefix runs only for samples not cached yet (as one sub-batch, in batch order); then the
     // batch's features are gathered at the cut and only the head runs. In the first epoch every sample is
     // a miss, so the computation is exactly the uncached one.
@@ -104,9 +106,16 @@ public sealed class GradientComputer
         var width = cache.Width;
         if (misses > 0)
         {
-            var missCtx = ctx with { BatchSize = misses, SampleIds = _missIds };
-            var inputs = _model.InputBuffer(misses);
-            data.CopyInputs(_missIds.AsSpan(0, misses), inputs, missCtx);
+            // OpenBLAS multiplies 1- or 2-row matrices with other kernels than larger ones, which round
+            // differently; a sample's cached features must not depend on how many samples were missing with
+            // it, so a short sub-batch is padded with copies of its first row (discarded afterwards).
+            var rows = Math.Max(misses, MinPrefixRows);
+            for (var j = misses; j < rows; j++) _missIds[j] = _missIds[0];
+            var missCtx = ctx with { BatchSize = rows, SampleIds = _missIds };
+            var inputs = _model.InputBuffer(rows);
+            var sampleWidth = _model.InputShape.Size;
+            data.CopyInputs(_missIds.AsSpan(0, misses), inputs, ctx with { BatchSize = misses, SampleIds = _missIds });
+            for (var j = misses; j < rows; j++) inputs[..sampleWidth].CopyTo(inputs.Slice(j * sampleWidth, sampleWidth));
             var features = _model.ForwardLayers(0, cache.PrefixLength, inputs, missCtx);
             for (var j = 0; j < misses; j++) cache.Store(_missIds[j], features.Slice(j * width, width));
         }
@@ -162,6 +171,7 @@ public sealed class GradientComputer
     private void Grow(int n, int classes)
     {
         if (_outputGrad.Length < n * classes) _outputGrad = new float[n * classes];
-        if (_labels.Length < n) { _labels = new int[n]; _ids = new int[n]; _missIds = new int[n]; }
+        if (_labels.Length < n) { _labels = new int[n]; _ids = new int[n]; }
+        if (_missIds.Length < Math.Max(n, MinPrefixRows)) _missIds = new int[Math.Max(n, MinPrefixRows)];
     }
 }

@@ -154,6 +154,50 @@ public sealed class FrozenLayerTests
     }
 
     [Fact]
+    public void Features_cached_from_a_one_sample_batch_equal_those_of_a_large_batch()
+    {
+        // A frozen dense layer 3136 -> 128 (the fashion CNN's): OpenBLAS multiplies a 1-row matrix with another
+        // kernel, which rounds differently.
+        var spec = new ModelSpec([3136], [new DenseSpec(128) { Trainable = false }, new ActivationSpec(ActivationKind.ReLU), new DenseSpec(3)]);
+        var rng = new SplitMix64(8);
+        var x = new float[12 * 3136];
+        for (var i = 0; i < x.Length; i++) x[i] = (float)rng.NextDouble();
+        var data = new Rows(x, 3136);
+        GradientComputer New(bool cache)
+        {
+            var model = new Model(spec);
+            model.InitializeParameters(2);
+            var c = new GradientComputer(model, Loss.Create(LossKind.SoftmaxCrossEntropy));
+            if (cache) Assert.True(c.EnableFeatureCache());
+            return c;
+        }
+        int[] batch = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+        var cached = New(cache: true);
+        cached.Compute(data, [0], seed: 1, epoch: 0); // sample 0 alone: its features come from a short batch
+        cached.Compute(data, batch, seed: 1, epoch: 1);
+        var plain = New(cache: false);
+        plain.Compute(data, batch, seed: 1, epoch: 1);
+        Assert.Equal(plain.Model.Gradients, cached.Model.Gradients);
+    }
+
+    /// <summary>Rows of a matrix as samples; labels cycle through three classes.</summary>
+    private sealed class Rows(float[] x, int width) : IDataset
+    {
+        public int Count => x.Length / width;
+
+        public TensorShape SampleShape { get; } = TensorShape.Of(width);
+
+        public IReadOnlyList<string> ClassNames { get; } = ["a", "b", "c"];
+
+        public int Label(int index) => index % 3;
+
+        public void CopyInputs(ReadOnlySpan<int> indices, Span<float> destination, in BatchContext ctx)
+        {
+            for (var i = 0; i < indices.Length; i++) x.AsSpan(indices[i] * width, width).CopyTo(destination.Slice(i * width, width));
+        }
+    }
+
+    [Fact]
     public void No_feature_cache_when_nothing_is_frozen_or_a_dropout_layer_sits_in_the_frozen_prefix()
     {
         Assert.Null(FeatureCache.For(new Model(Net(freezePrefix: false))));
