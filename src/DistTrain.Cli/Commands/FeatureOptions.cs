@@ -13,6 +13,10 @@ public static class FeatureOptions
     public static readonly string[] JobValueOptions = ["base", "images"];
     public static readonly string[] NodeValueOptions = ["resnet-model", "onnx-threads"];
 
+    /// <summary>True when --base names a frozen feature base (resnet18, none) rather than a DistTrain checkpoint.</summary>
+    public static bool IsFeatureBase(string? value) =>
+        value?.ToLowerInvariant() is FeatureDataLoader.ResNet18 or "none";
+
     public const string Help = """
           --base resnet18        train a head on the 512 features of a frozen pretrained ImageNet ResNet-18
                                  (computed once when the job is prepared; docs/resnet.md); --base none: raw inputs
@@ -37,7 +41,7 @@ public static class FeatureOptions
             case null: break;
             case FeatureDataLoader.ResNet18: data = data with { Features = FeatureDataLoader.ResNet18 }; break;
             case "none": data = data with { Features = null }; break;
-            case var other: throw new UsageException($"--base must be resnet18 or none (got '{other}')");
+            default: break; // a DistTrain checkpoint: TransferOptions keeps its layers and adds a new head
         }
         if (data.Kind == "images" && data.Features is null && !modelGiven)
             throw new UsageException("--images with --base none trains on raw pixels: give the network with --model FILE");

@@ -13,14 +13,14 @@ public static class JobOptions
         "preset", "model", "data", "label", "features", "loss", "epochs", "batch-size", "optimizer", "lr", "momentum",
         "weight-decay", "seed", "patience", "limit", "train-fraction", "val-fraction", "image-size", "channels", "count",
         .. FeatureOptions.JobValueOptions, .. FeatureOptions.NodeValueOptions,
-        .. CommunicationOptions.ValueOptions,
+        .. CommunicationOptions.ValueOptions, .. TransferOptions.ValueOptions,
     ];
 
     public static readonly string[] Flags = ["augment", "no-augment", "nesterov"];
 
     public static TrainingJob Build(CommandLine cl)
     {
-        var preset = cl.String("preset") ?? (cl.Has("model") ? null : cl.Has("images") || cl.Has("base") ? "shapes-resnet" : "penguins");
+        var preset = cl.String("preset") ?? (cl.Has("model") ? null : cl.Has("images") || FeatureOptions.IsFeatureBase(cl.String("base")) ? "shapes-resnet" : "penguins");
         var seed = cl.ULong("seed") ?? 42;
         TrainingJob job;
         if (preset is not null)
@@ -108,6 +108,7 @@ public static class JobOptions
             ValidationFraction = cl.Double("val-fraction", 0, 0.99) ?? job.ValidationFraction,
         };
         job = FeatureOptions.Apply(cl, job, modelGiven: cl.Has("model"));
+        job = TransferOptions.Apply(cl, job);
         job = CommunicationOptions.Apply(cl, job);
         try
         {
@@ -132,5 +133,5 @@ public static class JobOptions
           --limit N              use only the first N training samples
           --train-fraction X  --val-fraction X   stratified split of the labelled data
           --image-size N --channels 1|3 --count N  (shapes-cnn)   --augment / --no-augment
-        """ + "\n" + FeatureOptions.Help + "\n" + CommunicationOptions.Help;
+        """ + "\n" + TransferOptions.Help + "\n" + FeatureOptions.Help + "\n" + CommunicationOptions.Help;
 }

@@ -67,7 +67,7 @@ public static class TrainCommand
         stdout.WriteLine($"disttrain train: {job.JobId}, local mode, {workers} worker{(workers == 1 ? "" : "s")}");
         stdout.WriteLine($"  data    {Describe(job.Data)}: {data.Train.Count} train / {data.Validation.Count} validation / {data.Test.Count} test samples, {data.ClassNames.Count} classes");
         if (FeatureOptions.Describe(loader) is { } features) stdout.WriteLine(features);
-        stdout.WriteLine($"  model   {model.ParameterCount:N0} parameters, spec {job.Model.Hash[..12]}; {job.Loss}, {job.Optimizer.Kind} lr {job.Optimizer.LearningRate}" +
+        stdout.WriteLine($"  model   {model.ParameterCount:N0} parameters{(model.FrozenParameterCount > 0 ? $" ({model.FrozenParameterCount:N0} frozen)" : "")}, spec {job.Model.Hash[..12]}; {job.Loss}, {job.Optimizer.Kind} lr {job.Optimizer.LearningRate}" +
             (job.Optimizer.Schedule is { } sch ? $" ({sch.Kind.ToString().ToLowerInvariant()} schedule over {sch.TotalSteps} steps)" : ""));
         stdout.WriteLine($"  run     {job.Epochs} epochs, batch {job.BatchSize}, seed {job.Seed}, {Cluster.Jobs.CommunicationSpec.Of(job).Describe()} -> {outDir}");
         stdout.WriteLine($"  gemm    {Gemm.Describe().Replace("GEMM: ", "")}{blas}");

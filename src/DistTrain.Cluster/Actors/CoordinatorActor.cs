@@ -190,6 +190,8 @@ public sealed class CoordinatorActor : ReceiveActor
     {
         if (p.ModelSpecHash != _job!.Model.Hash)
             return $"its model-spec hash {Short(p.ModelSpecHash)} differs from the job's {Short(_job.Model.Hash)}; run the same DistTrain version and model spec on every node";
+        if (_job.Base is { } b && p.BaseSha256 != b.ParametersSha256)
+            return $"its base checkpoint {b.Checkpoint} holds other parameters (sha256 {Short(p.BaseSha256 ?? "none")}) than the job's (sha256 {Short(b.ParametersSha256)}); give every node the same base checkpoint";
         if (_reference is null) return null;
         if (p.TrainCount != _reference.TrainCount || p.ValidationCount != _reference.ValidationCount || p.TestCount != _reference.TestCount)
             return $"it loaded {p.TrainCount}/{p.ValidationCount}/{p.TestCount} train/validation/test samples but worker {_reference.WorkerId} loaded " +

@@ -25,6 +25,7 @@ public sealed class ParameterServerActor : ReceiveActor
     private Optimizer? _optimizer;
     private GradientAggregator? _aggregator;
     private float[] _mean = [];
+    private float[] _trainable = []; // what is stepped and sent: the model's buffer, or its trainable range when layers are frozen
     private long _version;
     private IActorRef _coordinator = ActorRefs.Nobody;
     private IReadOnlyList<ShardAssignment> _shards = [];
@@ -44,6 +45,7 @@ public sealed class ParameterServerActor : ReceiveActor
         Receive<GetParameters>(m =>
         {
             if (_model is null || _job?.JobId != m.JobId) return;
+            FrozenParameters.Sync(_model, _trainable);
             Wire.Send(Context, Sender, new ParametersSnapshot(m.JobId, _version, (float[])_model.Parameters.Clone()));
         });
         Receive<SaveCheckpoint>(Save);
@@ -57,7 +59,8 @@ public sealed class ParameterServerActor : ReceiveActor
         try
         {
             var model = new Model(job.Model);
-            var optimizer = Optimizer.Create(job.Optimizer, model.ParameterCount);
+            // Frozen layers have no optimizer state and no gradient: everything below runs over the trainable range.
+            var optimizer = Optimizer.Create(job.Optimizer, model.TrainableParameterCount);
             var startEpoch = 0;
             long version = 0;
             if (msg.ResumeFrom is { } path)
@@ -73,12 +76,19 @@ public sealed class ParameterServerActor : ReceiveActor
             else
             {
                 model.InitializeParameters(job.Seed);
+                if (job.Base is { } b)
+                {
+                    var sha = JobModel.LoadBase(model, b.Checkpoint);
+                    if (sha != b.ParametersSha256)
+                        throw new ArgumentException($"base checkpoint {b.Checkpoint} on the parameter server's node holds other parameters (sha256 {sha[..12]}) than the job's ({b.ParametersSha256[..Math.Min(12, b.ParametersSha256.Length)]})");
+                }
             }
             _job = job;
             _model = model;
             _optimizer = optimizer;
-            _aggregator = new GradientAggregator(model.ParameterCount);
-            _mean = new float[model.ParameterCount];
+            _aggregator = new GradientAggregator(model.TrainableParameterCount);
+            _mean = new float[model.TrainableParameterCount];
+            _trainable = FrozenParameters.TrainableArray(model);
             _version = version;
             _coordinator = Sender;
             _async = new Modes.AsyncUpdateLoop(job.Seed, model, optimizer);
@@ -108,7 +118,7 @@ public sealed class ParameterServerActor : ReceiveActor
         // computes, so no worker of this attempt can still be reading them then. A worker that was
         // dropped from the step may read a later version, but its answer carries an old attempt and is
         // ignored. (A copy here cost ~50 us per step on the MLP: docs/benchmarks.md.)
-        var parameters = _model.Parameters;
+        var parameters = _trainable;
         foreach (var shard in msg.Shards)
         {
             Wire.Send(Context, shard.Worker, new ComputeGradients(msg.JobId, _version, msg.Attempt, msg.Epoch, msg.Step, shard.ShardIndex, shard.SampleIds, _job.Seed, parameters,
@@ -148,8 +158,8 @@ public sealed class ParameterServerActor : ReceiveActor
         var lr = _optimizer!.CurrentLearningRate;
         var dropped = _aggregator.DroppedShards;
         var applied = _aggregator.CompleteInto(_mean);
-        if (applied && _localSgd) Modes.LocalSgdWorker.OuterStep(_model!.Parameters, _mean);
-        else if (applied) _optimizer.Step(_model!.Parameters, _mean);
+        if (applied && _localSgd) Modes.LocalSgdWorker.OuterStep(_trainable, _mean);
+        else if (applied) _optimizer.Step(_trainable, _mean);
         _version++;
         _coordinator.Tell(new StepCompleted(msg.JobId, _version, _aggregator.Epoch, _aggregator.Step, totals.Samples, totals.LossSum, totals.Correct, lr,
             dropped, applied, AppliedSampleIds(), Steps: StepsCovered()));
@@ -197,6 +207,7 @@ public sealed class ParameterServerActor : ReceiveActor
         if (_model is null || _job?.JobId != msg.JobId) return;
         try
         {
+            FrozenParameters.Sync(_model, _trainable);
             var ck = new Checkpoint(_job.Model, (float[])_model.Parameters.Clone(), _job.Optimizer, _optimizer!.SaveState(), msg.Metadata with { Step = _version });
             CheckpointFile.Write(msg.Path, ck);
             Sender.Tell(new CheckpointSaved(msg.JobId, msg.Path, _version, ParametersSha256(_model.Parameters)));

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Protocol;
+using DistTrain.Cluster.State;
 using DistTrain.Core.Losses;
 using DistTrain.Core.Models;
 using DistTrain.Core.Training;
@@ -76,8 +77,11 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         try
         {
             var data = _loader.Load(job);
-            var model = new Model(job.Model);
+            // Frozen layers' values (seed, then the base checkpoint on this node) never travel: built here.
+            var (model, baseSha) = JobModel.Create(job, initialize: false);
             var computer = new GradientComputer(model, Loss.Create(job.Loss));
+            // Augmented inputs differ per epoch, so only unaugmented jobs may cache frozen features.
+            var cached = !job.Data.Augment && computer.EnableFeatureCache(data.FeatureCaches.For(model));
             if (!data.Train.SampleShape.Equals(model.InputShape))
                 throw new ArgumentException($"the data's samples have shape {data.Train.SampleShape} but the model expects {model.InputShape}");
             if (data.ClassNames.Count != model.OutputShape.Size)
@@ -86,11 +90,12 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             _data = data;
             _computer = computer;
             _modes = new Modes.WorkerModes(job, computer);
-                Sender.Tell(new JobPrepared(job.JobId, _workerId, job.Model.Hash, data.Train.Count, data.Validation.Count, data.Test.Count,
-                data.Fingerprint, data.ClassNames, data.Normalization));
-            _log.Info("Worker {0} prepared job {1}: {2} training samples, {3} parameters", _workerId, job.JobId, data.Train.Count, model.ParameterCount);
+            Sender.Tell(new JobPrepared(job.JobId, _workerId, job.Model.Hash, data.Train.Count, data.Validation.Count, data.Test.Count,
+                data.Fingerprint, data.ClassNames, data.Normalization, baseSha));
+            _log.Info("Worker {0} prepared job {1}: {2} training samples, {3} parameters ({4} frozen{5})", _workerId, job.JobId, data.Train.Count,
+                model.ParameterCount, model.FrozenParameterCount, cached ? ", frozen features cached" : "");
         }
-        catch (Exception e) when (e is ArgumentException or FormatException or IOException or InvalidOperationException or NotSupportedException or UnauthorizedAccessException)
+        catch (Exception e) when (e is ArgumentException or FormatException or IOException or Core.Checkpoints.CheckpointFormatException or InvalidOperationException or NotSupportedException or UnauthorizedAccessException)
         {
             Reset();
             _log.Error("Worker {0} cannot prepare job {1}: {2}", _workerId, job.JobId, e.Message);
@@ -108,6 +113,14 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private bool TryLoadParameters(float[] parameters)
     {
         var model = _computer!.Model;
+        if (model.FrozenParameterCount > 0)
+        {
+            // Only the trainable range travels for training; evaluation snapshots carry all parameters.
+            if (FrozenParameters.TryLoad(model, parameters)) return true;
+            _log.Error("Worker {0} received {1} parameters but its replica of job {2} has {3} trainable ({4} in all): mismatched model; work ignored",
+                _workerId, parameters.Length, _job!.JobId, model.TrainableParameterCount, model.ParameterCount);
+            return false;
+        }
         if (parameters.Length != model.ParameterCount)
         {
             _log.Error("Worker {0} received {1} parameters but its replica of job {2} has {3}: mismatched model; work ignored",

@@ -10,6 +10,9 @@ namespace DistTrain.Cluster.Jobs;
 public sealed record JobData(IDataset Train, IDataset Validation, IDataset Test, IReadOnlyList<string> ClassNames,
     Normalization? Normalization, string Fingerprint)
 {
+    /// <summary>Frozen-feature caches shared by every worker that uses this loaded data.</summary>
+    public FeatureCaches FeatureCaches { get; } = new();
+
     public IDataset Get(Protocol.DataSplit split) => split switch
     {
         Protocol.DataSplit.Train => Train,
@@ -43,4 +46,26 @@ public sealed record JobData(IDataset Train, IDataset Validation, IDataset Test,
 public interface IJobDataLoader
 {
     JobData Load(TrainingJob job);
+}
+
+/// <summary>
+/// Frozen-feature caches of one loaded <see cref="JobData"/>, one per model spec: workers that share the
+/// data (local mode) share the cache too, so a sample's frozen prefix runs once per process, whichever
+/// worker gets it in later epochs.
+/// </summary>
+public sealed class FeatureCaches
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, FeatureCache?> _bySpec = [];
+
+    /// <summary>The cache for <paramref name="model"/>'s spec (created on first use), or null when its layers allow none.</summary>
+    public FeatureCache? For(Core.Models.Model model)
+    {
+        lock (_lock)
+        {
+            var key = model.Spec.Hash;
+            if (!_bySpec.TryGetValue(key, out var cache)) _bySpec[key] = cache = FeatureCache.For(model);
+            return cache;
+        }
+    }
 }

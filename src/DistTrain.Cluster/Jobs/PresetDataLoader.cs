@@ -23,6 +23,8 @@ public sealed class PresetDataLoader : IJobDataLoader
         var spec = job.Data;
         if (spec.Features is not null || spec.Kind == "images")
             throw new ArgumentException($"data source '{spec.Kind}'{(spec.Features is null ? "" : $" with {spec.Features} features")} needs the DistTrain.Onnx loader (FeatureDataLoader)");
+        if (spec.Classes is not null && !spec.Kind.Equals("fashion-mnist", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"a class filter (--classes) is supported for fashion-mnist only, not for {spec.Kind}");
         return spec.Kind.ToLowerInvariant() switch
         {
             "penguins" => Tabular(spec.Path is null ? Penguins.LoadEmbedded() : Penguins.Load(spec.Path), job),
@@ -48,9 +50,15 @@ public sealed class PresetDataLoader : IJobDataLoader
     private static JobData Fashion(DataSpec spec, TrainingJob job)
     {
         var folder = spec.Path ?? DefaultFashionFolder;
-        var trainAll = FashionMnist.Load(folder, train: true);
-        var test = FashionMnist.Load(folder, train: false);
-        if (spec.Augment) trainAll = trainAll.WithAugmentation(DefaultAugmentation);
+        var images = FashionMnist.Load(folder, train: true);
+        if (spec.Augment) images = images.WithAugmentation(DefaultAugmentation);
+        IDataset trainAll = images;
+        IDataset test = FashionMnist.Load(folder, train: false);
+        if (spec.Classes is { } classes)
+        {
+            trainAll = new ClassSubset(trainAll, classes);
+            test = new ClassSubset(test, classes);
+        }
         IDataset train = trainAll, val = new DatasetView(trainAll, []);
         if (job.ValidationFraction > 0)
         {

@@ -19,6 +19,7 @@ namespace DistTrain.Cluster.Jobs;
 /// <param name="Augment">Apply flip/mirror/skew/shift augmentation to training images.</param>
 /// <param name="Features">null = train on the inputs; "resnet18" = on the 512 features of a frozen pretrained
 /// ImageNet ResNet-18, computed once per node when the job is prepared (DistTrain.Onnx, docs/resnet.md).</param>
+/// <param name="Classes">fashion-mnist: keep only these classes, relabelled 0..k−1 in this order; null = all.</param>
 public sealed record DataSpec(
     string Kind,
     string? Path = null,
@@ -29,7 +30,15 @@ public sealed record DataSpec(
     int Channels = 1,
     int Count = 1200,
     bool Augment = false,
-    string? Features = null);
+    string? Features = null,
+    IReadOnlyList<int>? Classes = null);
+
+/// <summary>
+/// The trained network a transfer job starts from: a DistTrain checkpoint that every node reads from its own
+/// disk at <paramref name="Checkpoint"/>, and the SHA-256 of the parameters the job takes from it
+/// (<see cref="Core.Models.Transfer.LoadBase"/>), so a node with a different file is refused.
+/// </summary>
+public sealed record BaseModel(string Checkpoint, string ParametersSha256);
 
 /// <summary>
 /// Everything needed to run one training job: plain data, identical on every node.
@@ -50,7 +59,8 @@ public sealed record TrainingJob(
     double ValidationFraction = 0.15,
     string? OutputDirectory = null,
     int CheckpointEvery = 1,
-    CommunicationSpec? Communication = null)
+    CommunicationSpec? Communication = null,
+    BaseModel? Base = null)
 {
     /// <summary>Throws an ArgumentException naming the first bad field.</summary>
     public void Validate()
@@ -65,5 +75,7 @@ public sealed record TrainingJob(
         if (CheckpointEvery < 0) throw new ArgumentException($"checkpoint-every must be >= 0 epochs (got {CheckpointEvery})");
         Optimizer.Validate();
         Communication?.Validate();
+        if (Communication is { Mode: not TrainingMode.Sync } c && Model.Layers.Any(l => l.Trainable == false))
+            throw new ArgumentException($"communication mode {c.Mode} does not support frozen layers yet (their parameters would travel); train a frozen base in sync mode");
     }
 }

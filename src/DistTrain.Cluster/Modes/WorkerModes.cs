@@ -1,6 +1,7 @@
 using DistTrain.Cluster.Compression;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Protocol;
+using DistTrain.Cluster.State;
 using DistTrain.Core.Training;
 
 namespace DistTrain.Cluster.Modes;
@@ -17,6 +18,7 @@ public sealed class WorkerModes
     private readonly Core.Optimizers.OptimizerSpec _optimizer;
     private readonly ErrorFeedbackEncoder? _encoder;
     private LocalSgdWorker? _localSgd;
+    private readonly float[]? _send; // the trainable range of the gradients, when some layers are frozen
 
     public WorkerModes(TrainingJob job, GradientComputer computer)
     {
@@ -24,6 +26,8 @@ public sealed class WorkerModes
         _optimizer = job.Optimizer;
         var comm = CommunicationSpec.Of(job);
         if (comm.Compression != GradientCompression.None) _encoder = new ErrorFeedbackEncoder(comm.Compression);
+        var model = computer.Model;
+        _send = model.FrozenParameterCount > 0 ? new float[model.TrainableParameterCount] : null;
     }
 
     public (float[] Gradient, CompressedTensor? Compressed, BatchResult Result) Compute(IDataset train, ComputeGradients msg)
@@ -38,7 +42,8 @@ public sealed class WorkerModes
         else
         {
             result = _computer.Compute(train, msg.SampleIds, msg.Seed, msg.Epoch);
-            gradient = _computer.Model.Gradients;
+            // Only the trainable range travels: frozen layers' gradients are never computed nor sent.
+            gradient = FrozenParameters.TrainableGradients(_computer.Model, _send);
         }
         if (_encoder is null) return (gradient, null, result);
         return ([], _encoder.Encode(gradient), result);

@@ -12,9 +12,12 @@ public sealed record RegisterWorker(string WorkerId, IActorRef Worker) : IDistTr
 /// <summary>The coordinator asks a registered worker to load the job's data and build its model replica.</summary>
 public sealed record PrepareJob(TrainingJob Job) : IDistTrainMessage;
 
-/// <summary>The worker is ready: its replica's spec hash and what it loaded, for the coordinator to check.</summary>
+/// <summary>
+/// The worker is ready: its replica's spec hash and what it loaded, for the coordinator to check;
+/// BaseSha256 is the hash of the parameters it took from the job's base checkpoint (null: no base).
+/// </summary>
 public sealed record JobPrepared(string JobId, string WorkerId, string ModelSpecHash, int TrainCount, int ValidationCount, int TestCount,
-    string DataFingerprint, IReadOnlyList<string> ClassNames, Normalization? Normalization) : IDistTrainMessage;
+    string DataFingerprint, IReadOnlyList<string> ClassNames, Normalization? Normalization, string? BaseSha256 = null) : IDistTrainMessage;
 
 /// <summary>The worker could not prepare the job (missing data file, bad spec…); Reason says what and how to fix it.</summary>
 public sealed record JobPreparationFailed(string JobId, string WorkerId, string Reason) : IDistTrainMessage;

@@ -24,6 +24,8 @@ public sealed class Dropout : Layer
 
     public override string Kind => "Dropout";
 
+    public override bool IsRandomInTraining => true;
+
     public float Rate => _rate;
 
     public override void Forward(in BatchContext ctx, ReadOnlySpan<float> x, Span<float> y, IGemm gemm)

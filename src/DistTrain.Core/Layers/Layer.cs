@@ -38,6 +38,9 @@ public abstract class Layer
 
     public virtual int ParameterCount => 0;
 
+    /// <summary>True when the layer draws random numbers in training (dropout): its training output is not a fixed function of its input.</summary>
+    public virtual bool IsRandomInTraining => false;
+
     /// <summary>Names, shapes and offsets (relative to this layer's slice) of the parameter tensors.</summary>
     public virtual IReadOnlyList<ParameterTensor> ParameterTensors => [];
 

@@ -27,6 +27,8 @@ public sealed class SpatialDropout : Layer
 
     public override string Kind => "SpatialDropout";
 
+    public override bool IsRandomInTraining => true;
+
     public float Rate => _rate;
 
     // x (N,C,H,W) -> y (N,C,H,W)

@@ -26,6 +26,12 @@ public enum Initializer
 public abstract record LayerSpec
 {
     public string? Name { get; init; }
+
+    /// <summary>
+    /// False freezes the layer: its parameters get no gradient and never leave the node (transfer learning).
+    /// Omitted (null) or true: the layer trains. Part of the spec, so the spec hash covers the freeze set.
+    /// </summary>
+    public bool? Trainable { get; init; }
 }
 
 public sealed record DenseSpec(int Units, Initializer Init = Initializer.He) : LayerSpec;

@@ -39,7 +39,6 @@ public sealed class Model
         _layers = new Layer[spec.Layers.Count];
         _offsets = new int[spec.Layers.Count + 1];
         var shape = InputShape;
-        long total = 0;
         for (var i = 0; i < _layers.Length; i++)
         {
             Layer layer;
@@ -52,11 +51,25 @@ public sealed class Model
                 throw new ArgumentException($"Model spec layer {i} ({spec.Layers[i].GetType().Name.Replace("Spec", "")}) does not fit input {shape}: {e.Message}", e);
             }
             layer.Index = i;
+            layer.Trainable = spec.Layers[i].Trainable != false;
             _layers[i] = layer;
-            _offsets[i] = (int)total;
-            total += layer.ParameterCount;
-            if (total > int.MaxValue) throw new ArgumentException("The model has more than 2^31 parameters.");
             shape = layer.OutputShape;
+        }
+        // Layout: the frozen layers' parameters first, then the trainable ones, each group in layer order.
+        // With nothing frozen, or a frozen prefix, that is plain layer order; in every case the trainable
+        // parameters are one contiguous range [FrozenParameterCount, ParameterCount), which is all the
+        // optimizer, the parameter server and the messages see.
+        long total = 0;
+        for (var pass = 0; pass < 2; pass++)
+        {
+            for (var i = 0; i < _layers.Length; i++)
+            {
+                if (_layers[i].Trainable != (pass == 1)) continue;
+                _offsets[i] = (int)total;
+                total += _layers[i].ParameterCount;
+                if (total > int.MaxValue) throw new ArgumentException("The model has more than 2^31 parameters.");
+            }
+            if (pass == 0) FrozenParameterCount = (int)total;
         }
         _offsets[^1] = (int)total;
         OutputShape = shape;
@@ -114,6 +127,21 @@ public sealed class Model
 
     public int ParameterCount => Parameters.Length;
 
+    /// <summary>
+    /// Parameters of the layers the spec freezes (<c>"trainable": false</c>); they lead the flat buffer and
+    /// get no gradient. 0 when nothing is frozen.
+    /// </summary>
+    public int FrozenParameterCount { get; }
+
+    /// <summary>Parameters that train: the range [FrozenParameterCount, ParameterCount) of the flat buffers.</summary>
+    public int TrainableParameterCount => Parameters.Length - FrozenParameterCount;
+
+    /// <summary>The trainable range of <see cref="Parameters"/> (all of it when nothing is frozen).</summary>
+    public Span<float> TrainableParameters => Parameters.AsSpan(FrozenParameterCount);
+
+    /// <summary>The trainable range of <see cref="Gradients"/>; the frozen range stays zero.</summary>
+    public Span<float> TrainableGradients => Gradients.AsSpan(FrozenParameterCount);
+
     /// <summary>Offset of layer i's slice in the flat buffers.</summary>
     public int ParameterOffset(int layerIndex) => _offsets[layerIndex];
 
@@ -144,26 +172,63 @@ public sealed class Model
     }
 
     /// <summary>x (N, input) -> output (N, output). The returned span is valid until the next Forward.</summary>
-    public ReadOnlySpan<float> Forward(ReadOnlySpan<float> input, in BatchContext ctx)
+    public ReadOnlySpan<float> Forward(ReadOnlySpan<float> input, in BatchContext ctx) => ForwardLayers(0, _layers.Length, input, ctx);
+
+    /// <summary>
+    /// The buffer that holds layer <paramref name="layer"/>'s input (<c>Layers.Count</c>: the model's output)
+    /// for <paramref name="batchSize"/> samples. Writing there and passing the span to
+    /// <see cref="ForwardLayers"/> saves a copy; valid until the next call with a larger batch.
+    /// </summary>
+    public Span<float> ActivationBuffer(int layer, int batchSize)
     {
+        if ((uint)layer > (uint)_layers.Length) throw new ArgumentOutOfRangeException(nameof(layer), $"layer {layer} is outside 0..{_layers.Length}");
+        if (batchSize <= 0) throw new ArgumentException($"Batch size must be >= 1 (got {batchSize}).");
+        EnsureBuffers(batchSize);
+        return _activations[layer].AsSpan(0, batchSize * WidthAt(layer));
+    }
+
+    /// <summary>
+    /// Runs layers [<paramref name="from"/>, <paramref name="to"/>) on <paramref name="input"/>, the input of
+    /// layer <paramref name="from"/>: x (N, in of from) -> (N, out of to − 1). Running to the end makes a
+    /// following <see cref="Backward"/> valid as long as every layer it reaches ran. The span is valid until the next Forward.
+    /// </summary>
+    public ReadOnlySpan<float> ForwardLayers(int from, int to, ReadOnlySpan<float> input, in BatchContext ctx)
+    {
+        if (from < 0 || to > _layers.Length || from >= to) throw new ArgumentOutOfRangeException(nameof(from), $"layers [{from}, {to}) are not a range of this model's {_layers.Length} layers");
         var n = ctx.BatchSize;
         if (n <= 0) throw new ArgumentException($"Batch size must be >= 1 (got {n}).");
-        var inLen = n * InputShape.Size;
+        var inLen = n * WidthAt(from);
         if (input.Length < inLen)
-            throw new ArgumentException($"Input holds {input.Length} values but a batch of {n} samples of shape {InputShape} needs {inLen}.");
+            throw new ArgumentException($"Input holds {input.Length} values but a batch of {n} inputs to layer {from} ({WidthAt(from)} values each) needs {inLen}.");
         EnsureBuffers(n);
-        var inputBuffer = _activations[0]!;
-        // Already there when the caller filled InputBuffer(n).
+        var inputBuffer = _activations[from]!;
+        // Already there when the caller filled InputBuffer(n) / ActivationBuffer(from, n).
         if (!Unsafe.AreSame(ref MemoryMarshal.GetReference(input), ref MemoryMarshal.GetArrayDataReference(inputBuffer)))
             input[..inLen].CopyTo(inputBuffer);
-        for (var i = 0; i < _layers.Length; i++)
+        for (var i = from; i < to; i++)
         {
             if (_reshapes[i]) continue;
             var l = _layers[i];
             l.Forward(ctx, _activations[i].AsSpan(0, n * l.InputShape.Size), _activations[i + 1].AsSpan(0, n * l.OutputShape.Size), Gemm);
         }
-        _lastBatch = n;
-        return _activations[^1].AsSpan(0, n * OutputShape.Size);
+        _lastBatch = to == _layers.Length ? n : -1;
+        return _activations[to].AsSpan(0, n * WidthAt(to));
+    }
+
+    private int WidthAt(int layer) => layer == 0 ? InputShape.Size : _layers[layer - 1].OutputShape.Size;
+
+    /// <summary>
+    /// Index of the first layer whose parameters train; the layers before it are frozen or hold no parameters,
+    /// so <see cref="Backward"/> never reaches them. <c>Layers.Count</c> when nothing trains.
+    /// </summary>
+    public int FirstTrainableLayer
+    {
+        get
+        {
+            for (var i = 0; i < _layers.Length; i++)
+                if (_layers[i].Trainable && _layers[i].ParameterCount > 0) return i;
+            return _layers.Length;
+        }
     }
 
     /// <summary>

@@ -22,6 +22,8 @@ public sealed class GradientComputer
     private float[] _outputGrad = [];
     private int[] _labels = [];
     private int[] _ids = [];
+    private int[] _missIds = [];
+    private FeatureCache? _cache;
 
     public GradientComputer(Model model, Loss loss)
     {
@@ -34,6 +36,26 @@ public sealed class GradientComputer
     public Model Model => _model;
 
     public Loss Loss => _loss;
+
+    /// <summary>The frozen-feature cache, when <see cref="EnableFeatureCache"/> turned one on.</summary>
+    public FeatureCache? FeatureCache => _cache;
+
+    /// <summary>
+    /// Caches the frozen prefix's output per training sample (see <see cref="Training.FeatureCache"/>) when
+    /// the model allows it. Call only when the training inputs are not augmented. Returns whether a cache is on.
+    /// </summary>
+    public bool EnableFeatureCache(long maxBytes = FeatureCache.DefaultMaxBytes)
+    {
+        _cache = FeatureCache.For(_model, maxBytes);
+        return _cache is not null;
+    }
+
+    /// <summary>Uses <paramref name="shared"/> (e.g. one cache for every worker of a process) when it fits this model.</summary>
+    public bool EnableFeatureCache(FeatureCache? shared)
+    {
+        _cache = shared is not null && shared.Fits(_model) ? shared : null;
+        return _cache is not null;
+    }
 
     /// <summary>Zeroes the gradients, then accumulates the gradient sum of samples <paramref name="sampleIds"/>.</summary>
     public BatchResult Compute(IDataset data, ReadOnlySpan<int> sampleIds, ulong seed, int epoch)
@@ -52,16 +74,54 @@ public sealed class GradientComputer
         Grow(n, classes);
         sampleIds.CopyTo(_ids);
         var ctx = new BatchContext(n, Training: true, seed, epoch, _ids);
-        // Straight into the model's input buffer: Forward then has nothing to copy.
-        var inputs = _model.InputBuffer(n);
-        data.CopyInputs(sampleIds, inputs, ctx);
         for (var i = 0; i < n; i++) _labels[i] = data.Label(sampleIds[i]);
-        var output = _model.Forward(inputs, ctx);
+        var output = _cache is not null && _cache.Bind(data) ? ForwardCached(data, sampleIds, ctx) : ForwardAll(data, sampleIds, ctx);
         var labels = _labels.AsSpan(0, n);
         var lossSum = _loss.Compute(output, labels, n, classes, _outputGrad);
         var correct = CountCorrect(output, labels, n, classes);
         _model.Backward(_outputGrad, ctx);
         return new BatchResult(n, lossSum, correct);
+    }
+
+    private ReadOnlySpan<float> ForwardAll(IDataset data, ReadOnlySpan<int> sampleIds, in BatchContext ctx)
+    {
+        // Straight into the model's input buffer: Forward then has nothing to copy.
+        var inputs = _model.InputBuffer(sampleIds.Length);
+        data.CopyInputs(sampleIds, inputs, ctx);
+        return _model.Forward(inputs, ctx);
+    }
+
+    private const int MinPrefixRows = 3;
+
+    // The frozen prefix runs only for samples not cached yet (as one sub-batch, in batch order); then the
+    // batch's features are gathered at the cut and only the head runs. In the first epoch every sample is
+    // a miss, so the computation is exactly the uncached one.
+    private ReadOnlySpan<float> ForwardCached(IDataset data, ReadOnlySpan<int> sampleIds, in BatchContext ctx)
+    {
+        var cache = _cache!;
+        var n = sampleIds.Length;
+        var misses = 0;
+        for (var i = 0; i < n; i++)
+            if (!cache.Has(sampleIds[i])) _missIds[misses++] = sampleIds[i];
+        var width = cache.Width;
+        if (misses > 0)
+        {
+            // OpenBLAS multiplies 1- or 2-row matrices with other kernels than larger ones, which round
+            // differently; a sample's cached features must not depend on how many samples were missing with
+            // it, so a short sub-batch is padded with copies of its first row (discarded afterwards).
+            var rows = Math.Max(misses, MinPrefixRows);
+            for (var j = misses; j < rows; j++) _missIds[j] = _missIds[0];
+            var missCtx = ctx with { BatchSize = rows, SampleIds = _missIds };
+            var inputs = _model.InputBuffer(rows);
+            var sampleWidth = _model.InputShape.Size;
+            data.CopyInputs(_missIds.AsSpan(0, misses), inputs, ctx with { BatchSize = misses, SampleIds = _missIds });
+            for (var j = misses; j < rows; j++) inputs[..sampleWidth].CopyTo(inputs.Slice(j * sampleWidth, sampleWidth));
+            var features = _model.ForwardLayers(0, cache.PrefixLength, inputs, missCtx);
+            for (var j = 0; j < misses; j++) cache.Store(_missIds[j], features.Slice(j * width, width));
+        }
+        var headInput = _model.ActivationBuffer(cache.PrefixLength, n);
+        for (var i = 0; i < n; i++) cache.Get(sampleIds[i]).CopyTo(headInput.Slice(i * width, width));
+        return _model.ForwardLayers(cache.PrefixLength, _model.Layers.Count, headInput, ctx);
     }
 
     /// <summary>
@@ -112,5 +172,6 @@ public sealed class GradientComputer
     {
         if (_outputGrad.Length < n * classes) _outputGrad = new float[n * classes];
         if (_labels.Length < n) { _labels = new int[n]; _ids = new int[n]; }
+        if (_missIds.Length < Math.Max(n, MinPrefixRows)) _missIds = new int[Math.Max(n, MinPrefixRows)];
     }
 }

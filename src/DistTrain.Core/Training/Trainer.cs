@@ -19,8 +19,8 @@ public sealed class Trainer
     public Trainer(GradientComputer computer, Optimizer optimizer, TrainingOptions options)
     {
         options.Validate();
-        if (optimizer.ParameterCount != computer.Model.ParameterCount)
-            throw new ArgumentException($"Optimizer has {optimizer.ParameterCount} parameters; the model has {computer.Model.ParameterCount}.");
+        if (optimizer.ParameterCount != computer.Model.TrainableParameterCount)
+            throw new ArgumentException($"Optimizer has {optimizer.ParameterCount} parameters; the model has {computer.Model.TrainableParameterCount} trainable ones.");
         _computer = computer;
         _optimizer = optimizer;
         _options = options;
@@ -39,9 +39,10 @@ public sealed class Trainer
         // An empty batch would scale the zero gradient by 1/0 and write NaN into every parameter.
         if (batch.IsEmpty) throw new ArgumentException("A training step needs at least one sample; the batch is empty.", nameof(batch));
         var result = _computer.Compute(train, batch, _options.Seed, epoch);
-        var grads = Model.Gradients;
+        // Only the trainable range: frozen parameters have no gradient and no optimizer state.
+        var grads = Model.TrainableGradients;
         GradientMath.Scale(grads, 1f / result.Samples);
-        _optimizer.Step(Model.Parameters, grads);
+        _optimizer.Step(Model.TrainableParameters, grads);
         return result;
     }
 
