@@ -24,6 +24,8 @@ public static class NodeCommands
           --out DIR              (ps) results folder; each job writes DIR/<job id>/ (default runs/cluster) DISTTRAIN_OUT
           --data PATH            data file or folder on this node, overriding the job's               DISTTRAIN_DATA
           --log-level L          Akka log level (default WARNING)                                    DISTTRAIN_LOG_LEVEL
+          --config FILE          extra HOCON layered over everything else (e.g. failure-detector,
+                                 disttrain.step-deadline, disttrain.replicate-every)                DISTTRAIN_CONFIG
         """;
 
     public const string SubmitUsage = """
@@ -48,7 +50,7 @@ public static class NodeCommands
 
     public static async Task<int> NodeAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        var cl = CommandLine.Parse("node", args, ["roles", "host", "port", "public-host", "seeds", "workers", "min-workers", "preset", "job", "out", "data", "log-level"], ["help"]);
+        var cl = CommandLine.Parse("node", args, ["roles", "host", "port", "public-host", "seeds", "workers", "min-workers", "preset", "job", "out", "data", "log-level", "config"], ["help"]);
         if (cl.Has("help")) { stdout.WriteLine(NodeUsage); return 0; }
         var settings = new NodeSettings(
             List(Opt(cl, "roles")),
@@ -76,7 +78,18 @@ public static class NodeCommands
 
         var outRoot = Path.GetFullPath(Opt(cl, "out") ?? Path.Combine("runs", "cluster"));
         var loader = new DataPathOverride(new PresetDataLoader(), Opt(cl, "data"));
-        var config = ClusterConfig.Load($"akka.loglevel = {Opt(cl, "log-level") ?? "WARNING"}", roles: settings.Roles);
+        var overrides = $"akka.loglevel = {Opt(cl, "log-level") ?? "WARNING"}\n";
+        if (Opt(cl, "config") is { } configFile)
+        {
+            if (!File.Exists(configFile)) throw new UsageException($"--config {configFile}: no such file");
+            overrides += File.ReadAllText(configFile);
+        }
+        Akka.Configuration.Config config;
+        try { config = ClusterConfig.Load(overrides, roles: settings.Roles); }
+        catch (Exception e) when (e is not ArgumentException && Opt(cl, "config") is { } file)
+        {
+            throw new UsageException($"--config {file}: not valid HOCON: {e.Message}");
+        }
         await using var node = ClusterNode.Start(settings, config, loader,
             new CoordinatorSettings(MinimumWorkers: settings.MinWorkers, OutputRoot: outRoot, PrepareTimeout: ClusterNode.PrepareTimeout(config)));
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);

@@ -17,7 +17,7 @@ namespace DistTrain.Cluster.Actors;
 /// applies the optimizer to their sample-weighted average and reports the new version to the
 /// coordinator. Serves parameters on request and writes checkpoints.
 /// </summary>
-public sealed class ParameterServerActor : ReceiveActor
+public sealed partial class ParameterServerActor : ReceiveActor
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private TrainingJob? _job;
@@ -40,6 +40,7 @@ public sealed class ParameterServerActor : ReceiveActor
             Wire.Send(Context, Sender, new ParametersSnapshot(m.JobId, _version, (float[])_model.Parameters.Clone()));
         });
         Receive<SaveCheckpoint>(Save);
+        ReceiveFaultMessages();
     }
 
     public static Props Props() => Akka.Actor.Props.Create(() => new ParameterServerActor());
@@ -104,6 +105,7 @@ public sealed class ParameterServerActor : ReceiveActor
         {
             Wire.Send(Context, shard.Worker, new ComputeGradients(msg.JobId, _version, msg.Attempt, msg.Epoch, msg.Step, shard.ShardIndex, shard.SampleIds, _job.Seed, parameters));
         }
+        WatchStragglers(msg);
     }
 
     private void OnGradients(GradientsComputed msg)
@@ -119,13 +121,18 @@ public sealed class ParameterServerActor : ReceiveActor
                 _log.Warning("Dropped a non-finite gradient from worker {0} (version {1}, shard {2}, loss sum {3})",
                     msg.WorkerId, msg.Version, msg.ShardIndex, msg.LossSum);
                 break;
-            case ContributionOutcome.Stale or ContributionOutcome.Duplicate or ContributionOutcome.NoStep:
+            case ContributionOutcome.Duplicate:
+                StragglerAnswered(msg);
+                _log.Debug("Discarded a second answer for shard {0} of version {1} from worker {2}", msg.ShardIndex, msg.Version, msg.WorkerId);
+                return;
+            case ContributionOutcome.Stale or ContributionOutcome.NoStep:
                 _log.Debug("Ignored {0} gradient from worker {1} (version {2}, shard {3})", outcome, msg.WorkerId, msg.Version, msg.ShardIndex);
                 return;
             default:
                 _log.Warning("Refused gradient from worker {0} (version {1}, shard {2}): {3}", msg.WorkerId, msg.Version, msg.ShardIndex, outcome);
                 return;
         }
+        StragglerAnswered(msg);
         if (!_aggregator.IsComplete) return;
         var totals = _aggregator.Totals;
         var lr = _optimizer!.CurrentLearningRate;

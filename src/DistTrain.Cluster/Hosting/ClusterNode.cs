@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
+using DistTrain.Cluster.Actors;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Serialization;
 using DistTrain.Cluster.Settings;
@@ -61,6 +62,8 @@ public sealed class ClusterNode : IAsyncDisposable
 
         if (settings.Has("ps"))
         {
+            // Holds the replicas that let this node take the singletons over (disttrain.replicate-every).
+            system.ActorOf(StandbyActor.Props(), StandbyActor.Name);
             var managerSettings = ClusterSingletonManagerSettings.Create(system).WithRole("ps");
             system.ActorOf(ClusterSingletonManager.Props(TrainingTopology.ParameterServerProps(), PoisonPill.Instance, managerSettings),
                 TrainingTopology.ParameterServerName);
