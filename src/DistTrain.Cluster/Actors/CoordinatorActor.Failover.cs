@@ -13,6 +13,7 @@ public sealed partial class CoordinatorActor
 {
     private FaultSettings _faults = FaultSettings.Off;
     private ReplicaSnapshot? _restoring;
+    private JobResumed? _resumed;
 
     private void ReceiveFailoverMessages()
     {
@@ -30,11 +31,14 @@ public sealed partial class CoordinatorActor
     private void CatchUp(IActorRef subscriber)
     {
         if (_job is not null && _schedule is not null && _reference is not null && _phase is Phase.Stepping or Phase.Evaluating)
+        {
             subscriber.Tell(new JobStarted(_job.JobId, _workers.Ready().Count, _reference.TrainCount, _schedule.StepsPerEpoch, _job));
+            if (_resumed?.JobId == _job.JobId) subscriber.Tell(_resumed);
+        }
     }
 
     private CoordinatorReplica CaptureCoordinator() =>
-        new(_job!, _schedule!.Capture(), _reference!, [.. _history], _lastCheckpoint, _lastSha, _badSteps, _trainSeconds, _trainSamples);
+        new(_job!, _schedule!.Capture(), _reference!, [.. _history], _lastCheckpoint, _lastSha, _badSteps, _trainSeconds, _trainSamples, [.. _subscribers]);
 
     /// <summary>After a completed step: every k versions, a replica goes to the standbys.</summary>
     private void MaybeReplicate()
@@ -73,6 +77,10 @@ public sealed partial class CoordinatorActor
         _trainSamples = c.TrainSamples;
         _phase = Phase.Preparing;
         _jobClock.Restart();
+        // The old coordinator's subscribers (result writers on the other nodes) keep getting events; those that
+        // died with it are dropped when their Terminated arrives.
+        foreach (var s in c.Subscribers)
+            if (_subscribers.Add(s)) Context.Watch(s);
         _parameterServer.Tell(new RestoreParameterServer(c.Job, r.Version, r.Parameters, r.OptimizerState, c.Schedule.Epoch));
         foreach (var (id, handle, _) in _workers.All())
         {
@@ -96,7 +104,8 @@ public sealed partial class CoordinatorActor
         _restoring = null;
         var s = _schedule!;
         s.Restore(r.Coordinator.Schedule);
-        Publish(new JobResumed(_job!.JobId, r.Version, s.Epoch, s.Step, s.StepsPerEpoch));
+        _resumed = new JobResumed(_job!.JobId, r.Version, s.Epoch, s.Step, s.StepsPerEpoch);
+        Publish(_resumed);
         if (s.Finished) BeginEvaluation(DataSplit.Test);
         else if (s.EpochDone) BeginEvaluation(DataSplit.Validation);
         else NextStep();

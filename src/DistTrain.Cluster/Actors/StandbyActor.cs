@@ -40,7 +40,11 @@ public sealed class StandbyActor : ReceiveActor, IWithTimers
         Receive<ClusterEvent.MemberRemoved>(m => _peers.Remove(m.Member.Address));
         Receive<ActorIdentity>(id =>
         {
-            if (id.MessageId is Address a && id.Subject is { } peer && _peers.ContainsKey(a)) _peers[a] = peer;
+            if (id.MessageId is string s && Address.TryParse(s, out var a) && id.Subject is { } peer && _peers.ContainsKey(a))
+            {
+                _peers[a] = peer;
+                _log.Info("Standby on {0} found", a);
+            }
         });
         Receive<Resolve>(_ => { foreach (var (a, peer) in _peers) if (peer is null) Identify(a); });
     }
@@ -79,12 +83,19 @@ public sealed class StandbyActor : ReceiveActor, IWithTimers
         Identify(m.Address);
     }
 
-    private void Identify(Address a) => Context.ActorSelection(new RootActorPath(a) / "user" / Name).Tell(new Identify(a));
+    // The address travels as a string: the id of an Identify is serialized like any message.
+    private void Identify(Address a) => Context.ActorSelection(new RootActorPath(a) / "user" / Name).Tell(new Identify(a.ToString()));
 
     private void OnSnapshot(ReplicaSnapshot r)
     {
         var local = IsLocal(Sender);
-        if (_store.Offer(r)) _log.Info("Standby holds job {0} at version {1} ({2})", r.JobId, r.Version, local ? "local" : "from " + Sender.Path.Address);
+        var first = _store.Latest?.JobId != r.JobId;
+        if (_store.Offer(r))
+        {
+            // The first replica of a job is worth a warning-level line: from now on this node can take the job over.
+            if (first && !local) _log.Warning("Standby holds a replica of job {0} (version {1}) from {2}; this node can take it over", r.JobId, r.Version, Sender.Path.Address);
+            else _log.Info("Standby holds job {0} at version {1} ({2})", r.JobId, r.Version, local ? "local" : "from " + Sender.Path.Address);
+        }
         if (local) Forward(r);
     }
 

@@ -1,3 +1,4 @@
+using Akka.Actor;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.State;
 using DistTrain.Core.Optimizers;
@@ -8,9 +9,12 @@ namespace DistTrain.Cluster.Protocol;
 // Parameter-server failover: coordinator -> parameter server -> standby actors on the other ps nodes;
 // a coordinator that starts on a standby node asks its local standby for the last replica.
 
-/// <summary>The coordinator's part of a replica: the job, where the schedule stands and what was measured so far.</summary>
+/// <summary>
+/// The coordinator's part of a replica: the job, where the schedule stands, what was measured so far, and who
+/// subscribed to progress (so that result writers on other nodes keep receiving events after a takeover).
+/// </summary>
 public sealed record CoordinatorReplica(TrainingJob Job, ScheduleState Schedule, JobPrepared Reference, IReadOnlyList<EpochMetrics> History,
-    string? LastCheckpoint, string LastSha, int BadSteps, double TrainSeconds, long TrainSamples);
+    string? LastCheckpoint, string LastSha, int BadSteps, double TrainSeconds, long TrainSamples, IReadOnlyList<IActorRef> Subscribers);
 
 /// <summary>Coordinator to parameter server: send a replica of the job at the current version to the standbys.</summary>
 public sealed record CaptureReplica(string JobId, CoordinatorReplica Coordinator) : IDistTrainMessage;

@@ -40,7 +40,7 @@ public static class ProtocolSamples
     public static CoordinatorReplica Replica { get; } = new(Job,
         new DistTrain.Cluster.State.ScheduleState(2, 5, 160, 12.5, 120, [1, 0, 1], 0.25, 1, 0, false, false),
         new JobPrepared("job-42", "worker-1", "abc123", 240, 60, 60, "fp", ["a", "b"], new Normalization([1f], [2f])),
-        [new EpochMetrics(1, 0.7, 0.6, 0.8, null, 1234.5, 2.5, 16, 0.01f)], "/out/checkpoint.dtck", "cafe", 0, 3.5, 480);
+        [new EpochMetrics(1, 0.7, 0.6, 0.8, null, 1234.5, 2.5, 16, 0.01f)], "/out/checkpoint.dtck", "cafe", 0, 3.5, 480, []);
 
     public static IReadOnlyList<object> All(IActorRef worker) =>
     [

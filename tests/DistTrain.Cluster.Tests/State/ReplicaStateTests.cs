@@ -78,7 +78,7 @@ public class ReplicaStateTests
     {
         var schedule = Schedule().Capture();
         var reference = new JobPrepared(job, "w", "h", 50, 0, 0, "fp", ["a"], null);
-        var c = new CoordinatorReplica(TestJobs.Blobs(id: job), schedule, reference, [], null, "", 0, 0, 0);
+        var c = new CoordinatorReplica(TestJobs.Blobs(id: job), schedule, reference, [], null, "", 0, 0, 0, []);
         return new ReplicaSnapshot(job, version, [version], null, c);
     }
 
