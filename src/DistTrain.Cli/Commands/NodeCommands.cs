@@ -121,14 +121,22 @@ public static class NodeCommands
                 return 1;
             }
         }
-        try
+        // Runs until SIGTERM / Ctrl-C, or until the cluster removes this node (downed by the split-brain
+        // resolver after a partition, for instance): a downed ActorSystem cannot rejoin, so the process exits
+        // non-zero and a supervisor (compose restart policy, systemd, a script) starts a fresh member.
+        // (A node that downs itself on the minority side of a partition never sees its own removal -- there is
+        // no convergence there -- so being Down counts too.)
+        while (!stop.IsCancellationRequested)
         {
-            await Task.Delay(Timeout.Infinite, stop.Token);
+            if (node.IsDownOrRemoved)
+            {
+                stderr.WriteLine("error: this node was removed from the cluster (downed, e.g. after a network partition); exiting so that it can be restarted as a new member");
+                return 1;
+            }
+            try { await Task.Delay(500, stop.Token); }
+            catch (OperationCanceledException) { }
         }
-        catch (OperationCanceledException)
-        {
-            stdout.WriteLine("leaving the cluster");
-        }
+        stdout.WriteLine("leaving the cluster");
         return 0;
     }
 

@@ -98,6 +98,20 @@ public sealed class ClusterNode : IAsyncDisposable
         return value;
     }
 
+    /// <summary>
+    /// True once the cluster has downed or removed this node (or its ActorSystem stopped): such a member can
+    /// never rejoin; a fresh process (a new incarnation) has to.
+    /// </summary>
+    public bool IsDownOrRemoved
+    {
+        get
+        {
+            if (System.WhenTerminated.IsCompleted) return true;
+            var cluster = Akka.Cluster.Cluster.Get(System);
+            return cluster.IsTerminated || cluster.SelfMember.Status is MemberStatus.Down or MemberStatus.Removed;
+        }
+    }
+
     /// <summary>Completes when this node is a member that is Up.</summary>
     public Task WhenUp(CancellationToken cancel = default)
     {
