@@ -213,5 +213,14 @@ if t=$(wait_for "$LOGS/ps.log" "worker $CUT_ID_RE joined \(3 ready\)" "$mark"); 
 else
   row FAIL "healed worker rejoined the job as a new member" "no 'worker $CUT_ID joined' within $WAIT s"
 fi
+# Per-sample visit accounting of every finished epoch (metrics.jsonl): each sample's gradient applied once.
+M="$WORK/out/partition/metrics.jsonl"
+if [ -s "$M" ]; then
+  total=$(grep -c '"epoch"' "$M"); once=$(grep -c '"visits_min":1,"visits_max":1' "$M")
+  if [ "$total" = "$once" ]; then row PASS "every sample counted exactly once per epoch" "$once of $total epochs 1..1"
+  else row FAIL "every sample counted exactly once per epoch" "only $once of $total epochs have visits 1..1"; fi
+else
+  row FAIL "every sample counted exactly once per epoch" "no $M"
+fi
 if grep -q 'job partition failed' "$LOGS/ps.log"; then row FAIL "job still running" "$(grep 'job partition failed' "$LOGS/ps.log" | head -1)"; fi
 finish
