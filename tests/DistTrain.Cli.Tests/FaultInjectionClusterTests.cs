@@ -12,6 +12,7 @@ namespace DistTrain.Cli.Tests;
 /// and the ps node holding the parameter-server and coordinator singletons killed with a standby ps node
 /// ready. Failure detection is shortened through --config (the defaults are for real networks).
 /// </summary>
+[Collection(MultiProcessCollection.Name)]
 public sealed class FaultInjectionClusterTests(ITestOutputHelper output) : IDisposable
 {
     private readonly NodeProcesses _nodes = new();

@@ -7,6 +7,7 @@ namespace DistTrain.Cli.Tests;
 /// scripts/netns-partition.sh: as root with iproute2 it must pass (a cut-off worker is downed, training goes
 /// on, the healed worker rejoins); anywhere else it must say why it skipped -- never pass silently.
 /// </summary>
+[Collection(MultiProcessCollection.Name)]
 public sealed class NetnsPartitionScriptTests(ITestOutputHelper output)
 {
     private static string RepoRoot()

@@ -120,3 +120,14 @@ internal sealed class NodeProcesses : IDisposable
         }
     }
 }
+
+/// <summary>
+/// Tests that start several `disttrain node` processes run one class at a time, after the parallel tests:
+/// run side by side on two cores they starve each other's heartbeats and the failure detector fires on live
+/// nodes.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class MultiProcessCollection
+{
+    public const string Name = "multi-process";
+}
