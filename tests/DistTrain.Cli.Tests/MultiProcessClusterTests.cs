@@ -14,6 +14,7 @@ namespace DistTrain.Cli.Tests;
 /// training across processes must give the parameters local mode gives with the same seed, workers and
 /// global batch, bit for bit.
 /// </summary>
+[Collection(MultiProcessCollection.Name)]
 public sealed class MultiProcessClusterTests : IDisposable
 {
     private readonly List<Process> _processes = [];

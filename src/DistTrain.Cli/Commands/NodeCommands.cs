@@ -26,6 +26,8 @@ public static class NodeCommands
           --resnet-model PATH    ResNet18.onnx for jobs on a frozen resnet18 base (default: next to disttrain) DISTTRAIN_RESNET_MODEL
           --onnx-threads N       OnnxRuntime threads for their feature extraction (default: processors) DISTTRAIN_ONNX_THREADS
           --log-level L          Akka log level (default WARNING)                                    DISTTRAIN_LOG_LEVEL
+          --config FILE          extra HOCON layered over everything else (e.g. failure-detector,
+                                 disttrain.step-deadline, disttrain.replicate-every)                DISTTRAIN_CONFIG
         """;
 
     public const string SubmitUsage = """
@@ -50,7 +52,7 @@ public static class NodeCommands
 
     public static async Task<int> NodeAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        var cl = CommandLine.Parse("node", args, ["roles", "host", "port", "public-host", "seeds", "workers", "min-workers", "preset", "job", "out", "data", "log-level", .. FeatureOptions.NodeValueOptions], ["help"]);
+        var cl = CommandLine.Parse("node", args, ["roles", "host", "port", "public-host", "seeds", "workers", "min-workers", "preset", "job", "out", "data", "log-level", "config", .. FeatureOptions.NodeValueOptions], ["help"]);
         if (cl.Has("help")) { stdout.WriteLine(NodeUsage); return 0; }
         var settings = new NodeSettings(
             List(Opt(cl, "roles")),
@@ -78,7 +80,18 @@ public static class NodeCommands
 
         var outRoot = Path.GetFullPath(Opt(cl, "out") ?? Path.Combine("runs", "cluster"));
         var loader = new DataPathOverride(FeatureOptions.Loader(cl, name => Opt(cl, name)), Opt(cl, "data"));
-        var config = ClusterConfig.Load($"akka.loglevel = {Opt(cl, "log-level") ?? "WARNING"}", roles: settings.Roles);
+        var overrides = $"akka.loglevel = {Opt(cl, "log-level") ?? "WARNING"}\n";
+        if (Opt(cl, "config") is { } configFile)
+        {
+            if (!File.Exists(configFile)) throw new UsageException($"--config {configFile}: no such file");
+            overrides += File.ReadAllText(configFile);
+        }
+        Akka.Configuration.Config config;
+        try { config = ClusterConfig.Load(overrides, roles: settings.Roles); }
+        catch (Exception e) when (e is not ArgumentException && Opt(cl, "config") is { } file)
+        {
+            throw new UsageException($"--config {file}: not valid HOCON: {e.Message}");
+        }
         await using var node = ClusterNode.Start(settings, config, loader,
             new CoordinatorSettings(MinimumWorkers: settings.MinWorkers, OutputRoot: outRoot, PrepareTimeout: ClusterNode.PrepareTimeout(config)));
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
@@ -110,14 +123,22 @@ public static class NodeCommands
                 return 1;
             }
         }
-        try
+        // Runs until SIGTERM / Ctrl-C, or until the cluster removes this node (downed by the split-brain
+        // resolver after a partition, for instance): a downed ActorSystem cannot rejoin, so the process exits
+        // non-zero and a supervisor (compose restart policy, systemd, a script) starts a fresh member.
+        // (A node that downs itself on the minority side of a partition never sees its own removal -- there is
+        // no convergence there -- so being Down counts too.)
+        while (!stop.IsCancellationRequested)
         {
-            await Task.Delay(Timeout.Infinite, stop.Token);
+            if (node.IsDownOrRemoved)
+            {
+                stderr.WriteLine("error: this node was removed from the cluster (downed, e.g. after a network partition); exiting so that it can be restarted as a new member");
+                return 1;
+            }
+            try { await Task.Delay(500, stop.Token); }
+            catch (OperationCanceledException) { }
         }
-        catch (OperationCanceledException)
-        {
-            stdout.WriteLine("leaving the cluster");
-        }
+        stdout.WriteLine("leaving the cluster");
         return 0;
     }
 

@@ -17,6 +17,7 @@ public sealed class ResultWriter : ReceiveActor, IWithTimers
 {
     private readonly IActorRef _coordinator;
     private readonly TextWriter _console;
+    private readonly Dictionary<string, long> _lastStep = [];
     private readonly Dictionary<string, (TrainingJob Job, RunOutput Output, List<EpochMetrics> History, ProgressRenderer Renderer)> _jobs = [];
 
     public ResultWriter(IActorRef coordinator, TextWriter console)
@@ -27,7 +28,8 @@ public sealed class ResultWriter : ReceiveActor, IWithTimers
         Receive<JobStarted>(s =>
         {
             var dir = s.Job.OutputDirectory;
-            if (dir is null) return;
+            // Known already: a coordinator that took the job over announces it again; keep its history.
+            if (dir is null || _jobs.ContainsKey(s.JobId)) return;
             var output = new RunOutput(dir);
             _jobs[s.JobId] = (s.Job, output, [], new ProgressRenderer(_console, isInteractive: false, s.Job.Epochs));
             _console.WriteLine($"job {s.JobId} started: {s.Workers} workers, {s.TrainSamples} training samples, {s.StepsPerEpoch} steps per epoch -> {dir}");
@@ -36,8 +38,15 @@ public sealed class ResultWriter : ReceiveActor, IWithTimers
         {
             if (!_jobs.TryGetValue(e.JobId, out var j)) return;
             j.History.Add(e.Metrics);
-            j.Output.AppendEpoch(e.Metrics);
+            j.Output.AppendEpoch(e.Metrics, (e.VisitsMin, e.VisitsMax));
             j.Renderer.OnEpoch(e.Metrics);
+        });
+        Receive<StepProgressed>(p => _lastStep[p.JobId] = (long)p.Progress.Epoch * p.Progress.StepsPerEpoch + p.Progress.Step);
+        Receive<JobResumed>(r =>
+        {
+            var at = (long)r.Epoch * r.StepsPerEpoch + r.Step;
+            var rerun = _lastStep.TryGetValue(r.JobId, out var seen) ? $"; the last step reported before was {seen}, so {Math.Max(0, seen - at)} steps are re-run" : "";
+            _console.WriteLine($"job {r.JobId} resumed from the replica at step {at} (epoch {r.Epoch + 1}, step {r.Step} of {r.StepsPerEpoch}, version {r.Version}){rerun}");
         });
         Receive<WorkerJoined>(w => _console.WriteLine($"job {w.JobId}: worker {w.WorkerId} joined ({w.Workers} ready)"));
         Receive<WorkerLeft>(w => _console.WriteLine($"job {w.JobId}: worker {w.WorkerId} left: {w.Reason} ({w.Workers} ready)"));

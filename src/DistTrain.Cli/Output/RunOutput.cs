@@ -84,15 +84,17 @@ public sealed class RunOutput
     /// val_accuracy (null without validation), samples_per_second, seconds, step, learning_rate.
     /// Lines already in the file for this epoch or later are dropped first, so a run resumed from an
     /// earlier checkpoint continues the file instead of repeating epochs. Non-finite numbers become null.
+    /// With <paramref name="visits"/> (cluster runs) the line also has visits_min and visits_max: the fewest
+    /// and most times any training sample's gradient was applied in the epoch (1 and 1 = exactly once).
     /// </summary>
-    public void AppendEpoch(EpochMetrics m)
+    public void AppendEpoch(EpochMetrics m, (int Min, int Max)? visits = null)
     {
         ArgumentNullException.ThrowIfNull(m);
         lock (_gate)
         {
             _metrics ??= ReadMetrics();
             while (_metrics.Count > 0 && _metrics[^1].Epoch >= m.Epoch) _metrics.RemoveAt(_metrics.Count - 1);
-            _metrics.Add((m.Epoch, MetricsLine(m)));
+            _metrics.Add((m.Epoch, MetricsLine(m, visits)));
             var text = new StringBuilder(_metrics.Count * 220);
             foreach (var (_, line) in _metrics) text.Append(line).Append('\n');
             // Not fsynced: losing the last epoch's line to a power cut is fine, a torn line is not (rename covers that).
@@ -144,7 +146,7 @@ public sealed class RunOutput
         return path;
     }
 
-    internal static string MetricsLine(EpochMetrics m)
+    internal static string MetricsLine(EpochMetrics m, (int Min, int Max)? visits = null)
     {
         using var buffer = new MemoryStream(256);
         using (var w = new Utf8JsonWriter(buffer))
@@ -160,6 +162,11 @@ public sealed class RunOutput
             w.WriteNumber("step", m.Step);
             if (float.IsFinite(m.LearningRate)) w.WriteNumber("learning_rate", m.LearningRate);
             else w.WriteNull("learning_rate");
+            if (visits is { } v)
+            {
+                w.WriteNumber("visits_min", v.Min);
+                w.WriteNumber("visits_max", v.Max);
+            }
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);

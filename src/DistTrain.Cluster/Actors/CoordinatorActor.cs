@@ -16,7 +16,7 @@ namespace DistTrain.Cluster.Actors;
 /// server for checkpoints, and publishes progress. Decisions live in <see cref="TrainingSchedule"/>,
 /// <see cref="WorkerRegistry{THandle}"/>; this actor moves messages.
 /// </summary>
-public sealed class CoordinatorActor : ReceiveActor
+public sealed partial class CoordinatorActor : ReceiveActor
 {
     private enum Phase { Idle, Preparing, Stepping, Evaluating, Finishing }
 
@@ -66,7 +66,7 @@ public sealed class CoordinatorActor : ReceiveActor
         _settings = settings;
         Receive<RegisterWorker>(OnRegister);
         Receive<Terminated>(t => OnWorkerLost(t.ActorRef, "stopped or became unreachable"));
-        Receive<SubscribeProgress>(s => { _subscribers.Add(s.Subscriber); Context.Watch(s.Subscriber); });
+        Receive<SubscribeProgress>(s => { if (_subscribers.Add(s.Subscriber)) CatchUp(s.Subscriber); Context.Watch(s.Subscriber); });
         Receive<StartTraining>(OnStart);
         Receive<JobPrepared>(OnPrepared);
         Receive<JobPreparationFailed>(f =>
@@ -108,6 +108,7 @@ public sealed class CoordinatorActor : ReceiveActor
             _log.Error("Checkpoint {0} failed: {1}", c.Path, c.Reason);
             if (_phase == Phase.Finishing) Fail($"could not write the final checkpoint {c.Path}: {c.Reason}");
         });
+        ReceiveFailoverMessages();
     }
 
     public static Props Props(IActorRef parameterServer, CoordinatorSettings settings) =>
@@ -220,6 +221,7 @@ public sealed class CoordinatorActor : ReceiveActor
         _log.Info("Job {0}: training with {1} workers, {2} steps per epoch", _job.JobId, ready, _schedule.StepsPerEpoch);
         Publish(new JobStarted(_job.JobId, ready, _reference.TrainCount, _schedule.StepsPerEpoch, _job));
         _epochClock.Restart();
+        if (ResumeFromReplica()) return;
         if (_schedule.Finished) BeginEvaluation(DataSplit.Test);
         else NextStep();
     }
@@ -278,6 +280,7 @@ public sealed class CoordinatorActor : ReceiveActor
         }
         _schedule!.CompleteStep(new BatchResult(s.Samples, s.LossSum, s.Correct), s.AppliedSampleIds, s.Steps);
         _modes.Observe(s);
+        MaybeReplicate();
         var t = _schedule.EpochTotals;
         var elapsed = Math.Max(_epochClock.Elapsed.TotalSeconds, 1e-9);
         Publish(new StepProgressed(_job.JobId, new StepProgress(_schedule.Epoch, _schedule.Step, _schedule.StepsPerEpoch,
@@ -425,6 +428,7 @@ public sealed class CoordinatorActor : ReceiveActor
 
     private void EndJob()
     {
+        ForgetReplica();
         _prepareTimeout?.Cancel();
         _job = null;
         _schedule = null;

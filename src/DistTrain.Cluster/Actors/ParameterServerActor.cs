@@ -17,7 +17,7 @@ namespace DistTrain.Cluster.Actors;
 /// applies the optimizer to their sample-weighted average and reports the new version to the
 /// coordinator. Serves parameters on request and writes checkpoints.
 /// </summary>
-public sealed class ParameterServerActor : ReceiveActor
+public sealed partial class ParameterServerActor : ReceiveActor
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private TrainingJob? _job;
@@ -49,6 +49,7 @@ public sealed class ParameterServerActor : ReceiveActor
             Wire.Send(Context, Sender, new ParametersSnapshot(m.JobId, _version, (float[])_model.Parameters.Clone()));
         });
         Receive<SaveCheckpoint>(Save);
+        ReceiveFaultMessages();
     }
 
     public static Props Props() => Akka.Actor.Props.Create(() => new ParameterServerActor());
@@ -83,16 +84,7 @@ public sealed class ParameterServerActor : ReceiveActor
                         throw new ArgumentException($"base checkpoint {b.Checkpoint} on the parameter server's node holds other parameters (sha256 {sha[..12]}) than the job's ({b.ParametersSha256[..Math.Min(12, b.ParametersSha256.Length)]})");
                 }
             }
-            _job = job;
-            _model = model;
-            _optimizer = optimizer;
-            _aggregator = new GradientAggregator(model.TrainableParameterCount);
-            _mean = new float[model.TrainableParameterCount];
-            _trainable = FrozenParameters.TrainableArray(model);
-            _version = version;
-            _coordinator = Sender;
-            _async = new Modes.AsyncUpdateLoop(job.Seed, model, optimizer);
-            _localSgd = CommunicationSpec.Of(job).Mode == TrainingMode.LocalSgd;
+            Install(job, model, optimizer, version);
             Sender.Tell(new ParameterServerReady(job.JobId, _version, model.ParameterCount, job.Model.Hash, startEpoch));
         }
         catch (Exception e) when (e is ArgumentException or CheckpointFormatException or IOException or NotSupportedException)
@@ -101,6 +93,25 @@ public sealed class ParameterServerActor : ReceiveActor
             Sender.Tell(new ParameterServerFailed(job.JobId, e.Message));
         }
     }
+
+    /// <summary>Makes the job current (a fresh start, a resume, or a standby's takeover from a replica).</summary>
+    private void Install(TrainingJob job, Model model, Optimizer optimizer, long version)
+    {
+        _job = job;
+        _model = model;
+        _optimizer = optimizer;
+        _aggregator = new GradientAggregator(model.TrainableParameterCount);
+        _mean = new float[model.TrainableParameterCount];
+        _trainable = FrozenParameters.TrainableArray(model);
+        _version = version;
+        _coordinator = Sender;
+        _async = new Modes.AsyncUpdateLoop(job.Seed, model, optimizer);
+        _localSgd = CommunicationSpec.Of(job).Mode == TrainingMode.LocalSgd;
+    }
+
+    /// <summary>A shard of the current step for its worker (or for the worker it is re-issued to).</summary>
+    private ComputeGradients ShardMessage(ShardAssignment shard, int attempt, int epoch, int step) =>
+        new(_job!.JobId, _version, attempt, epoch, step, shard.ShardIndex, shard.SampleIds, _job.Seed, _trainable, shard.LocalSteps);
 
     private void RunStep(RunStep msg)
     {
@@ -118,12 +129,9 @@ public sealed class ParameterServerActor : ReceiveActor
         // computes, so no worker of this attempt can still be reading them then. A worker that was
         // dropped from the step may read a later version, but its answer carries an old attempt and is
         // ignored. (A copy here cost ~50 us per step on the MLP: docs/benchmarks.md.)
-        var parameters = _trainable;
         foreach (var shard in msg.Shards)
-        {
-            Wire.Send(Context, shard.Worker, new ComputeGradients(msg.JobId, _version, msg.Attempt, msg.Epoch, msg.Step, shard.ShardIndex, shard.SampleIds, _job.Seed, parameters,
-                shard.LocalSteps));
-        }
+            Wire.Send(Context, shard.Worker, ShardMessage(shard, msg.Attempt, msg.Epoch, msg.Step));
+        WatchStragglers(msg);
     }
 
     private void OnGradients(GradientsComputed msg)
@@ -146,13 +154,18 @@ public sealed class ParameterServerActor : ReceiveActor
                 _log.Warning("Dropped a non-finite gradient from worker {0} (version {1}, shard {2}, loss sum {3})",
                     msg.WorkerId, msg.Version, msg.ShardIndex, msg.LossSum);
                 break;
-            case ContributionOutcome.Stale or ContributionOutcome.Duplicate or ContributionOutcome.NoStep:
+            case ContributionOutcome.Duplicate:
+                StragglerAnswered(msg);
+                _log.Debug("Discarded a second answer for shard {0} of version {1} from worker {2}", msg.ShardIndex, msg.Version, msg.WorkerId);
+                return;
+            case ContributionOutcome.Stale or ContributionOutcome.NoStep:
                 _log.Debug("Ignored {0} gradient from worker {1} (version {2}, shard {3})", outcome, msg.WorkerId, msg.Version, msg.ShardIndex);
                 return;
             default:
                 _log.Warning("Refused gradient from worker {0} (version {1}, shard {2}): {3}", msg.WorkerId, msg.Version, msg.ShardIndex, outcome);
                 return;
         }
+        StragglerAnswered(msg);
         if (!_aggregator.IsComplete) return;
         var totals = _aggregator.Totals;
         var lr = _optimizer!.CurrentLearningRate;

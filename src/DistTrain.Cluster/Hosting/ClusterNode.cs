@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
+using DistTrain.Cluster.Actors;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Serialization;
 using DistTrain.Cluster.Settings;
@@ -61,6 +62,8 @@ public sealed class ClusterNode : IAsyncDisposable
 
         if (settings.Has("ps"))
         {
+            // Holds the replicas that let this node take the singletons over (disttrain.replicate-every).
+            system.ActorOf(StandbyActor.Props(), StandbyActor.Name);
             var managerSettings = ClusterSingletonManagerSettings.Create(system).WithRole("ps");
             system.ActorOf(ClusterSingletonManager.Props(TrainingTopology.ParameterServerProps(), PoisonPill.Instance, managerSettings),
                 TrainingTopology.ParameterServerName);
@@ -93,6 +96,20 @@ public sealed class ClusterNode : IAsyncDisposable
         var value = config.GetTimeSpan(key, fallback, allowInfinite: false);
         if (value <= TimeSpan.Zero) throw new ArgumentException($"{key} must be a positive duration (got {value})");
         return value;
+    }
+
+    /// <summary>
+    /// True once the cluster has downed or removed this node (or its ActorSystem stopped): such a member can
+    /// never rejoin; a fresh process (a new incarnation) has to.
+    /// </summary>
+    public bool IsDownOrRemoved
+    {
+        get
+        {
+            if (System.WhenTerminated.IsCompleted) return true;
+            var cluster = Akka.Cluster.Cluster.Get(System);
+            return cluster.IsTerminated || cluster.SelfMember.Status is MemberStatus.Down or MemberStatus.Removed;
+        }
     }
 
     /// <summary>Completes when this node is a member that is Up.</summary>

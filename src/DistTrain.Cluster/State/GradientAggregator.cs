@@ -136,6 +136,15 @@ public sealed class GradientAggregator
         return applied;
     }
 
+    /// <summary>
+    /// Replaces an accepted shard's gradient by a private copy, so that its sender may reuse the buffer
+    /// (a straggler's shard re-issued to it within the same step, in one process). No-op otherwise.
+    /// </summary>
+    public void DetachSlot(int shardIndex)
+    {
+        if ((uint)shardIndex < (uint)ShardCount && _slots[shardIndex] is { } g) _slots[shardIndex] = (float[])g.Clone();
+    }
+
     /// <summary>Abandons the step (e.g. the job stopped).</summary>
     public void Cancel()
     {

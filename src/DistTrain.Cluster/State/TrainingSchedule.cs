@@ -131,4 +131,34 @@ public sealed class TrainingSchedule
         if (!Finished) _order = EpochSchedule.Permutation(_trainCount, _seed, Epoch, _shuffle);
         return Finished;
     }
+
+    /// <summary>Where the schedule stands, for a replica on another node (see <see cref="Restore"/>).</summary>
+    public ScheduleState Capture() => new(Epoch, Step, EpochTotals.Samples, EpochTotals.LossSum, EpochTotals.Correct, _visits.ToArray(),
+        _stopper.BestLoss, _stopper.BestEpoch, _stopper.EpochsWithoutImprovement, StoppedEarly, Finished);
+
+    /// <summary>
+    /// Continues from a captured state of a schedule built for the same job (same training count, batch,
+    /// epochs, seed and patience): the same position, epoch figures, visit counts and early-stopping
+    /// state, hence the same next steps.
+    /// </summary>
+    public void Restore(ScheduleState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Visits.Length != _visits.Length)
+            throw new ArgumentException($"the replica counts visits of {state.Visits.Length} training samples but this schedule has {_visits.Length}");
+        if (state.Step < 0 || state.Step > StepsPerEpoch)
+            throw new ArgumentException($"the replica is at step {state.Step} but an epoch has {StepsPerEpoch} steps");
+        Epoch = state.Epoch;
+        Step = state.Step;
+        EpochTotals = new BatchResult(state.Samples, state.LossSum, state.Correct);
+        state.Visits.CopyTo(_visits, 0);
+        _stopper.Restore(state.BestLoss, state.BestEpoch, state.EpochsWithoutImprovement);
+        StoppedEarly = state.StoppedEarly;
+        Finished = state.Finished || Epoch >= Epochs;
+        if (!Finished) _order = EpochSchedule.Permutation(_trainCount, _seed, Epoch, _shuffle);
+    }
 }
+
+/// <summary>A <see cref="TrainingSchedule"/>'s position and figures (plain data: it travels in replicas).</summary>
+public sealed record ScheduleState(int Epoch, int Step, int Samples, double LossSum, int Correct, int[] Visits, double BestLoss, int BestEpoch,
+    int EpochsWithoutImprovement, bool StoppedEarly, bool Finished);

@@ -32,6 +32,14 @@ public sealed class EarlyStopping
 
     public int EpochsWithoutImprovement { get; private set; }
 
+    /// <summary>Puts back the state of another instance (a replica taken on another node).</summary>
+    public void Restore(double bestLoss, int bestEpoch, int epochsWithoutImprovement)
+    {
+        BestLoss = bestLoss;
+        BestEpoch = bestEpoch;
+        EpochsWithoutImprovement = epochsWithoutImprovement;
+    }
+
     /// <summary>Records an epoch's validation loss; returns true when training should stop.</summary>
     public bool Observe(int epoch, double validationLoss)
     {

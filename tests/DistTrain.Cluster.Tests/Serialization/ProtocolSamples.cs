@@ -37,6 +37,11 @@ public static class ProtocolSamples
     public static CheckpointMetadata Metadata { get; } = new(3, 1234, 99, ["cat", "dog"], LossKind.SoftmaxCrossEntropy,
         new Normalization([0.5f, -1f], [2f, 0.25f]), new Dictionary<string, string> { ["k"] = "v" });
 
+    public static CoordinatorReplica Replica { get; } = new(Job,
+        new DistTrain.Cluster.State.ScheduleState(2, 5, 160, 12.5, 120, [1, 0, 1], 0.25, 1, 0, false, false),
+        new JobPrepared("job-42", "worker-1", "abc123", 240, 60, 60, "fp", ["a", "b"], new Normalization([1f], [2f])),
+        [new EpochMetrics(1, 0.7, 0.6, 0.8, null, 1234.5, 2.5, 16, 0.01f)], "/out/checkpoint.dtck", "cafe", 0, 3.5, 480, []);
+
     public static IReadOnlyList<object> All(IActorRef worker) =>
     [
         new StartParameterServer(Job, "/ckpt/last.dtc"),
@@ -72,6 +77,13 @@ public static class ProtocolSamples
         new WorkerRefused("job-42", "worker-1", "model mismatch"),
         new EvaluateShard("job-42", 8, DataSplit.Validation, 10, 20, [3f, 4f]),
         new ShardEvaluated("job-42", 8, DataSplit.Test, 0, 3, 1.5, 2, [0, 1, 2], [0, 2, 2], "worker-1"),
+        new CaptureReplica("job-42", Replica),
+        new ReplicaSnapshot("job-42", 30, [1f, -2f], new OptimizerState(OptimizerKind.Adam, 30, [[0.1f], [0.2f]]), Replica),
+        new ClearReplica("job-42"),
+        new GetReplica(),
+        new NoReplica(),
+        new RestoreParameterServer(Job, 30, [1f, -2f], null, 2),
+        new JobResumed("job-42", 30, 2, 5, 8),
         new TensorChunk(Guid.Parse("0f8fad5b-d9cb-469f-a165-70867728950e"), 1, 3, "akka.tcp://disttrain@h:1/user/ps#5", 7401, "GC", [1, 2, 3]),
     ];
 
