@@ -12,7 +12,8 @@ namespace DistTrain.Benchmarks;
 /// and number of calls, through the same seam, on buffers of the same sizes). efficiency = bare GEMM time /
 /// layer time, i.e. the layer's achieved GFLOP/s over the GEMMs' GFLOP/s; the rest of the layer's time is
 /// im2col, col2im, bias and copies. Median over repeats. Ends with one line
-/// <c>layer_gemm_efficiency median=… min=…</c> for scripts/bench.sh.
+/// <c>layer_gemm_efficiency total=… median=… min=…</c> for scripts/bench.sh, where total = Σ bare GEMM time /
+/// Σ layer time over all the layers (the share of the layers' time that is GEMM at OpenBLAS speed).
 /// </summary>
 internal static class LayerBench
 {
@@ -62,12 +63,15 @@ internal static class LayerBench
         Console.WriteLine("| layer | GEMM calls per pass | MFLOP | layer ms | bare GEMM ms | layer GFLOP/s | GEMM GFLOP/s | efficiency |");
         Console.WriteLine("|---|---|--:|--:|--:|--:|--:|--:|");
         var effs = new List<double>();
+        double sumLayer = 0, sumGemm = 0;
         foreach (var c in cases)
         {
             var flops = 0.0;
             foreach (var call in c.Calls) flops += call.Flops;
             var (layerMs, gemmMs) = Measure(c, gemm, n, repeats);
             var eff = gemmMs / layerMs;
+            sumLayer += layerMs;
+            sumGemm += gemmMs;
             effs.Add(eff);
             var calls = string.Join(" + ", c.Calls.Select(k => $"{k.Count}×{(k.TransA ? 'T' : 'N')}{(k.TransB ? 'T' : 'N')} {k.M}·{k.N}·{k.K}"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -76,7 +80,7 @@ internal static class LayerBench
         effs.Sort();
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"layer_gemm_efficiency median={effs[effs.Count / 2]:0.000} min={effs[0]:0.000} threads={threads}"));
+            $"layer_gemm_efficiency total={sumGemm / sumLayer:0.000} median={effs[effs.Count / 2]:0.000} min={effs[0]:0.000} threads={threads}"));
         return 0;
     }
 
