@@ -75,12 +75,14 @@ LAYERS_OUT=$(mktemp /tmp/disttrain-layers.XXXXXX)
 trap 'rm -f "$RAW" "$GEMM_OUT" "$LAYERS_OUT"' EXIT
 
 # name | environment | command (WL, ARGS filled in per workload). Every command runs with
-# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed.
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed. "pool dispatcher" runs local mode's parameter server and
+# coordinator on the thread pool instead of the inline dispatcher, to show what that dispatcher saves.
 CONFIGS=(
   "ours single 1 thread|OPENBLAS_NUM_THREADS=1|$BIN train --workload WL --mode single --threads 1 ARGS"
   "ours single 2 threads|OPENBLAS_NUM_THREADS=2|$BIN train --workload WL --mode single --threads 2 ARGS"
   "ours local 1 worker, 1 thread|OPENBLAS_NUM_THREADS=1|$BIN train --workload WL --mode local --workers 1 --threads 1 ARGS"
   "ours local 2 workers (BLAS 1 each)|OPENBLAS_NUM_THREADS=1|$BIN train --workload WL --mode local --workers 2 --threads 2 ARGS"
+  "ours local 2 workers, pool dispatcher|OPENBLAS_NUM_THREADS=1 DISTTRAIN_LOCAL_DISPATCHER=pool|$BIN train --workload WL --mode local --workers 2 --threads 2 ARGS"
   "torch 1 thread|OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1|$PY scripts/bench_torch.py --workload WL --threads 1 ARGS"
   "torch 2 threads + OpenBLAS 1|OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=2|$PY scripts/bench_torch.py --workload WL --threads 2 ARGS"
   "torch 1 thread + OpenBLAS 2|OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=1|$PY scripts/bench_torch.py --workload WL --threads 1 ARGS"
@@ -94,6 +96,8 @@ for wl in "${WORKLOADS[@]}"; do
   for ((r = 1; r <= ROUNDS; r++)); do
     for cfg in "${CONFIGS[@]}"; do
       IFS='|' read -r name envs cmd <<<"$cfg"
+      # The comparison row for the inline dispatcher (docs/benchmarks.md, "The actor path"): W2 only.
+      [[ $wl == cnn && $name == *"pool dispatcher"* ]] && continue
       cmd=${cmd//WL/$wl}
       cmd=${cmd//ARGS/$args}
       echo "# $wl round $r/$ROUNDS: $name" >&2

@@ -17,7 +17,7 @@ namespace DistTrain.Core.Layers;
 /// layout: no scatter, no gather, no transposes. The bias is written first and the GEMM adds to it
 /// (beta = 1). Backward rebuilds the sample's columns (cheaper than keeping a whole batch's columns,
 /// which fall out of the cache: ~29 MB for W3) for dW += dy_i · colsᵀ, and writes dcols = Wᵀ · dy_i
-/// into a second sample-sized buffer for col2im. A batch-wide column matrix measured 1.8× slower on W3.
+/// into a second sample-sized buffer for col2im (docs/benchmarks.md, "Where a W3 step's time goes").
 /// </para>
 /// </summary>
 public sealed class Conv2D : Layer
