@@ -29,14 +29,16 @@ internal static class LayerBench
         var threads = 1;
         var repeats = 7;
         var batch = 128;
+        var split = false;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
                 case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--repeats": repeats = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--split": split = true; break;
                 case "-h" or "--help":
-                    Console.WriteLine("layers [--threads T (1)] [--repeats N (7, >= 3)]   layer pass vs its bare GEMMs, W2 and W3 layers, batch 128");
+                    Console.WriteLine("layers [--threads T (1)] [--repeats N (7, >= 3)] [--split: also print mean forward and backward ms]   layer pass vs its bare GEMMs, W2 and W3 layers, batch 128");
                     return 0;
                 default:
                     Console.Error.WriteLine($"layers: unknown option '{args[i]}' (try --help)");
@@ -68,7 +70,7 @@ internal static class LayerBench
         {
             var flops = 0.0;
             foreach (var call in c.Calls) flops += call.Flops;
-            var (layerMs, gemmMs) = Measure(c, gemm, n, repeats);
+            var (layerMs, gemmMs) = Measure(c, gemm, n, repeats, split);
             var eff = gemmMs / layerMs;
             sumLayer += layerMs;
             sumGemm += gemmMs;
@@ -102,7 +104,7 @@ internal static class LayerBench
         return new Case(name, model, first, [.. calls]);
     }
 
-    private static (double LayerMs, double GemmMs) Measure(Case c, IGemm gemm, int n, int repeats)
+    private static (double LayerMs, double GemmMs) Measure(Case c, IGemm gemm, int n, int repeats, bool split)
     {
         var layer = c.Model.Layers[0];
         c.Model.InitializeParameters(7);
@@ -112,7 +114,6 @@ internal static class LayerBench
         var dy = Random(n * layer.OutputShape.Size, random);
         var dx = c.FirstLayer ? [] : new float[n * layer.InputShape.Size];
         var ctx = new BatchContext(n, true);
-        var split = Environment.GetEnvironmentVariable("LAYERBENCH_SPLIT") == "1";
         double fwdMs = 0, bwdMs = 0;
         var swSplit = new Stopwatch();
         void Pass()
