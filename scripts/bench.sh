@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# DistTrain vs PyTorch training throughput on Fashion-MNIST (DESIGN.md §4), side by side.
+# DistTrain vs PyTorch training throughput on Fashion-MNIST (DESIGN.md §4), side by side, W2 and W3.
 #
-#   bash scripts/bench.sh                 # 3 rounds, W2 MLP, 3 epochs, full 60000 training images
-#   bash scripts/bench.sh --quick         # smoke test: 1 round, 1 epoch, first 10000 images
+#   bash scripts/bench.sh                 # 3 rounds; W2 MLP 3 epochs and W3 CNN 1 epoch, all 60000 images (~20 min on 2 cores)
+#   bash scripts/bench.sh --quick         # smoke test: 1 round, 1 epoch; first 10000 images (W2), 2560 (W3)
+#   bash scripts/bench.sh --workload mlp  # one workload only (mlp or cnn; default both)
 #   bash scripts/bench.sh --rounds 5 --epochs 2 --out /tmp/table.md
-#   bash scripts/bench.sh --workload cnn  # W3 (1 epoch by default)
 #
-# Runs every configuration once per round, in rotation (so slow drift of the machine's load hits all of
-# them alike), takes the median over rounds, prints a markdown table and one line per target:
+# Runs every configuration of a workload once per round, in rotation (so slow drift of the machine's load
+# hits all of them alike), takes the median over rounds, prints a markdown table per workload, the layers'
+# GEMM efficiency (`DistTrain.Benchmarks layers`) and the GEMM seam vs OpenBLAS (`gemm --only mlp`), then
+# one line per target:
 #   target <name> ratio=<measured> goal=<goal> ok|short
-# and writes the table (plus the raw JSON lines) to --out (default docs/benchmarks-latest.md).
+# and writes all of it (plus the raw JSON lines) to --out (default docs/benchmarks-latest.md).
+# The multi-process targets are in scripts/bench_cluster.sh.
 #
 # samples/s counts training steps only (forward, loss, backward, optimizer; all epochs), not the test
 # evaluation after each epoch — the same definition in bench_torch.py and in the `train` benchmark.
@@ -25,7 +28,7 @@ cd "$ROOT"
 ROUNDS=3
 EPOCHS=""
 LIMIT=""
-WORKLOAD=mlp
+WORKLOAD=both
 OUT="docs/benchmarks-latest.md"
 QUICK=0
 SKIP_GEMM=0
@@ -38,17 +41,22 @@ while [[ $# -gt 0 ]]; do
     --out) OUT="$2"; shift 2 ;;
     --quick) QUICK=1; shift ;;
     --no-gemm) SKIP_GEMM=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
+[[ "$WORKLOAD" == mlp || "$WORKLOAD" == cnn || "$WORKLOAD" == both ]] || { echo "bench.sh: --workload must be mlp, cnn or both" >&2; exit 2; }
+WORKLOADS=(mlp cnn)
+[[ "$WORKLOAD" != both ]] && WORKLOADS=("$WORKLOAD")
+# Per workload: epochs and training-image limit (empty = all 60000).
+declare -A W_EPOCHS W_LIMIT
+W_EPOCHS[mlp]=${EPOCHS:-3}; W_EPOCHS[cnn]=${EPOCHS:-1}
+W_LIMIT[mlp]=$LIMIT; W_LIMIT[cnn]=$LIMIT
 if [[ $QUICK -eq 1 ]]; then
-  ROUNDS=1; EPOCHS=${EPOCHS:-1}; LIMIT=${LIMIT:-10000}
+  ROUNDS=1
+  W_EPOCHS[mlp]=${EPOCHS:-1}; W_EPOCHS[cnn]=${EPOCHS:-1}
+  W_LIMIT[mlp]=${LIMIT:-10000}; W_LIMIT[cnn]=${LIMIT:-2560}
 fi
-if [[ -z "$EPOCHS" ]]; then
-  if [[ "$WORKLOAD" == mlp ]]; then EPOCHS=3; else EPOCHS=1; fi
-fi
-[[ "$WORKLOAD" == mlp || "$WORKLOAD" == cnn ]] || { echo "bench.sh: --workload must be mlp or cnn" >&2; exit 2; }
 
 # ---- prerequisites -----------------------------------------------------------------------------
 # shellcheck source=scripts/lib/bench-common.sh
@@ -63,38 +71,52 @@ BIN=tests/DistTrain.Benchmarks/bin/Release/net10.0/DistTrain.Benchmarks
 
 RAW=$(mktemp /tmp/disttrain-bench.XXXXXX)
 GEMM_OUT=$(mktemp /tmp/disttrain-gemm.XXXXXX)
-trap 'rm -f "$RAW" "$GEMM_OUT"' EXIT
+LAYERS_OUT=$(mktemp /tmp/disttrain-layers.XXXXXX)
+trap 'rm -f "$RAW" "$GEMM_OUT" "$LAYERS_OUT"' EXIT
 
-COMMON=(--epochs "$EPOCHS")
-[[ -n "$LIMIT" ]] && COMMON+=(--limit "$LIMIT")
-
-# name | environment | command. Every command runs with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed.
+# name | environment | command (WL, ARGS filled in per workload). Every command runs with
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed. "pool dispatcher" runs local mode's parameter server and
+# coordinator on the thread pool instead of the inline dispatcher, to show what that dispatcher saves.
 CONFIGS=(
-  "ours single 1 thread|OPENBLAS_NUM_THREADS=1|$BIN train --workload $WORKLOAD --mode single --threads 1 ${COMMON[*]}"
-  "ours single 2 threads|OPENBLAS_NUM_THREADS=2|$BIN train --workload $WORKLOAD --mode single --threads 2 ${COMMON[*]}"
-  "ours local 1 worker, 1 thread|OPENBLAS_NUM_THREADS=1|$BIN train --workload $WORKLOAD --mode local --workers 1 --threads 1 ${COMMON[*]}"
-  "ours local 2 workers (BLAS 1 each)|OPENBLAS_NUM_THREADS=1|$BIN train --workload $WORKLOAD --mode local --workers 2 --threads 2 ${COMMON[*]}"
-  "torch 1 thread|OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1|$PY scripts/bench_torch.py --workload $WORKLOAD --threads 1 ${COMMON[*]}"
-  "torch 2 threads + OpenBLAS 1|OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=2|$PY scripts/bench_torch.py --workload $WORKLOAD --threads 2 ${COMMON[*]}"
-  "torch 1 thread + OpenBLAS 2|OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=1|$PY scripts/bench_torch.py --workload $WORKLOAD --threads 1 ${COMMON[*]}"
+  "ours single 1 thread|OPENBLAS_NUM_THREADS=1|$BIN train --workload WL --mode single --threads 1 ARGS"
+  "ours single 2 threads|OPENBLAS_NUM_THREADS=2|$BIN train --workload WL --mode single --threads 2 ARGS"
+  "ours local 1 worker, 1 thread|OPENBLAS_NUM_THREADS=1|$BIN train --workload WL --mode local --workers 1 --threads 1 ARGS"
+  "ours local 2 workers (BLAS 1 each)|OPENBLAS_NUM_THREADS=1|$BIN train --workload WL --mode local --workers 2 --threads 2 ARGS"
+  "ours local 2 workers, pool dispatcher|OPENBLAS_NUM_THREADS=1 DISTTRAIN_LOCAL_DISPATCHER=pool|$BIN train --workload WL --mode local --workers 2 --threads 2 ARGS"
+  "torch 1 thread|OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1|$PY scripts/bench_torch.py --workload WL --threads 1 ARGS"
+  "torch 2 threads + OpenBLAS 1|OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=2|$PY scripts/bench_torch.py --workload WL --threads 2 ARGS"
+  "torch 1 thread + OpenBLAS 2|OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=1|$PY scripts/bench_torch.py --workload WL --threads 1 ARGS"
 )
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date +%s)
-for ((r = 1; r <= ROUNDS; r++)); do
-  for cfg in "${CONFIGS[@]}"; do
-    IFS='|' read -r name envs cmd <<<"$cfg"
-    echo "# round $r/$ROUNDS: $name" >&2
-    # shellcheck disable=SC2086
-    if line=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $envs $cmd 2>/dev/null | tail -n 1) && [[ "$line" == \{* ]]; then
-      printf '{"config": "%s", "round": %d, "result": %s}\n' "$name" "$r" "$line" >>"$RAW"
-    else
-      echo "#   $name: no result (exit status or output above)" >&2
-      printf '{"config": "%s", "round": %d, "result": null}\n' "$name" "$r" >>"$RAW"
-    fi
+for wl in "${WORKLOADS[@]}"; do
+  args="--epochs ${W_EPOCHS[$wl]}"
+  [[ -n "${W_LIMIT[$wl]}" ]] && args+=" --limit ${W_LIMIT[$wl]}"
+  for ((r = 1; r <= ROUNDS; r++)); do
+    for cfg in "${CONFIGS[@]}"; do
+      IFS='|' read -r name envs cmd <<<"$cfg"
+      # The comparison row for the inline dispatcher (docs/benchmarks.md, "The actor path"): W2 only.
+      [[ $wl == cnn && $name == *"pool dispatcher"* ]] && continue
+      cmd=${cmd//WL/$wl}
+      cmd=${cmd//ARGS/$args}
+      echo "# $wl round $r/$ROUNDS: $name" >&2
+      # shellcheck disable=SC2086
+      if line=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $envs $cmd 2>/dev/null | tail -n 1) && [[ "$line" == \{* ]]; then
+        printf '{"workload": "%s", "config": "%s", "round": %d, "result": %s}\n' "$wl" "$name" "$r" "$line" >>"$RAW"
+      else
+        echo "#   $name: no result (exit status or output above)" >&2
+        printf '{"workload": "%s", "config": "%s", "round": %d, "result": null}\n' "$wl" "$name" "$r" >>"$RAW"
+      fi
+    done
   done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+echo "# layers vs their bare GEMMs" >&2
+LAYER_REPEATS=7
+[[ $QUICK -eq 1 ]] && LAYER_REPEATS=3
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BIN" layers --threads 1 --repeats "$LAYER_REPEATS" >"$LAYERS_OUT" 2>&1 || true
 
 if [[ $SKIP_GEMM -eq 0 ]]; then
   echo "# gemm seam vs OpenBLAS" >&2
@@ -104,44 +126,84 @@ fi
 MACHINE=$(bench_machine)
 
 mkdir -p "$(dirname "$OUT")"
-$PY - "$RAW" "$GEMM_OUT" "$OUT" "$WORKLOAD" "$EPOCHS" "${LIMIT:-60000}" "$ROUNDS" "$LOAD_BEFORE" "$LOAD_AFTER" "$(( $(date +%s) - START ))" "$MACHINE" "$CORETYPE_NOTE" <<'PYEOF'
+$PY - "$RAW" "$GEMM_OUT" "$LAYERS_OUT" "$OUT" "${W_EPOCHS[mlp]}/${W_EPOCHS[cnn]}" "${W_LIMIT[mlp]:-60000}/${W_LIMIT[cnn]:-60000}" "$ROUNDS" "$LOAD_BEFORE" "$LOAD_AFTER" "$(( $(date +%s) - START ))" "$MACHINE" "$CORETYPE_NOTE" <<'PYEOF'
 import json, math, statistics, sys, datetime
 sys.path.insert(0, "scripts/lib")
 import bench_report
-raw, gemm_path, out, workload, epochs, limit, rounds, load_before, load_after, seconds, machine, coretype = sys.argv[1:]
-runs, order, by = bench_report.load_runs(raw)
+raw, gemm_path, layers_path, out, epochs, limits, rounds, load_before, load_after, seconds, machine, coretype = sys.argv[1:]
+runs = [json.loads(l) for l in open(raw) if l.strip()]
 med = bench_report.median
+epochs = dict(zip(["mlp", "cnn"], epochs.split("/")))
+limits = dict(zip(["mlp", "cnn"], limits.split("/")))
+TITLE = {"mlp": "W2 MLP 784-256-128-10", "cnn": "W3 CNN conv32-pool-conv64-pool-dropout-dense128-dense10"}
 
-summary = {}
-for name in order:
-    res = by[name]
-    sps = [x["samples_per_second"] for x in res]
-    acc = [x["test_accuracy"] for x in res]
-    acc_med = [round(med([a[i] for a in acc]), 4) for i in range(min(len(a) for a in acc))] if acc else []
-    summary[name] = dict(sps=med(sps), all=sps, acc=acc_med, rss=med([x["peak_rss_mib"] for x in res]), n=len(res))
-
-def sps(name):
-    return summary.get(name, {}).get("sps", float("nan"))
-
-base = sps("torch 1 thread")
+summaries = {}
 lines = []
 w = lines.append
-w(f"Workload {workload.upper()} ({'W2 MLP 784-256-128-10' if workload == 'mlp' else 'W3 CNN'}), {epochs} epoch(s), {limit} training images, batch 128, Adam 1e-3; "
-  f"median of {rounds} round(s) in rotation; {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}.")
+w(f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}; median of {rounds} round(s) in rotation; batch 128, Adam 1e-3.")
 w("")
 w(f"Machine: {machine}.")
 w(f"Load average (1/5/15 min) before: {load_before}; after: {load_after} (other jobs share these 2 cores). {coretype}. Total {seconds} s.")
-w("")
-w("| system | setting | samples/s (median) | all rounds | × torch 1 thread | test accuracy per epoch | peak RSS MiB |")
-w("|---|---|--:|---|--:|---|--:|")
-for name in order:
-    s = summary[name]
-    system, _, setting = name.partition(" ")
-    ratio = s["sps"] / base if base == base and base > 0 else float("nan")
-    allr = " / ".join(f"{x:,.0f}" for x in s["all"]) or "n/a"
-    accs = " / ".join(f"{a:.4f}" for a in s["acc"]) or "n/a"
-    sp = f"{s['sps']:,.0f}" if s["n"] else "n/a"
-    w(f"| {'DistTrain' if system == 'ours' else 'PyTorch'} | {setting} | {sp} | {allr} | {ratio:.2f} | {accs} | {s['rss']:.0f} |")
+for workload in ["mlp", "cnn"]:
+    order, by = [], {}
+    for r in runs:
+        if r.get("workload", "mlp") != workload:
+            continue
+        if r["config"] not in by:
+            order.append(r["config"]); by[r["config"]] = []
+        if r["result"] is not None:
+            by[r["config"]].append(r["result"])
+    if not order:
+        continue
+    summary = {}
+    for name in order:
+        res = by[name]
+        sps = [x["samples_per_second"] for x in res]
+        acc = [x["test_accuracy"] for x in res]
+        acc_med = [round(med([a[i] for a in acc]), 4) for i in range(min(len(a) for a in acc))] if acc else []
+        summary[name] = dict(sps=med(sps), all=sps, acc=acc_med, rss=med([x["peak_rss_mib"] for x in res]), n=len(res))
+    summaries[workload] = summary
+    base = summary.get("torch 1 thread", {}).get("sps", float("nan"))
+    w("")
+    w(f"{TITLE[workload]}, {epochs[workload]} epoch(s), {limits[workload]} training images:")
+    w("")
+    w("| system | setting | samples/s (median) | all rounds | × torch 1 thread | test accuracy per epoch | peak RSS MiB |")
+    w("|---|---|--:|---|--:|---|--:|")
+    for name in order:
+        s = summary[name]
+        system, _, setting = name.partition(" ")
+        ratio = s["sps"] / base if base == base and base > 0 else float("nan")
+        allr = " / ".join(f"{x:,.0f}" for x in s["all"]) or "n/a"
+        accs = " / ".join(f"{a:.4f}" for a in s["acc"]) or "n/a"
+        sp = f"{s['sps']:,.0f}" if s["n"] else "n/a"
+        w(f"| {'DistTrain' if system == 'ours' else 'PyTorch'} | {setting} | {sp} | {allr} | {ratio:.2f} | {accs} | {s['rss']:.0f} |")
+
+def sps(workload, name):
+    return summaries.get(workload, {}).get(name, {}).get("sps", float("nan"))
+
+def rss(workload, name):
+    return summaries.get(workload, {}).get(name, {}).get("rss", float("nan"))
+
+def last_acc(workload, name):
+    a = summaries.get(workload, {}).get(name, {}).get("acc", [])
+    return a[-1] if a else float("nan")
+
+# Layers vs their bare GEMMs (DistTrain.Benchmarks layers): the table and the time-weighted efficiency.
+layer_eff = float("nan")
+layer_rows = []
+try:
+    for l in open(layers_path):
+        if l.startswith("|"):
+            layer_rows.append(l.rstrip())
+        elif l.startswith("layer_gemm_efficiency"):
+            layer_eff = float(l.split("total=")[1].split()[0])
+except (OSError, IndexError, ValueError):
+    pass
+if layer_rows:
+    w("")
+    w(f"GEMM layers vs the bare GEMMs they issue (one Forward + Backward, batch 128, OpenBLAS 1 thread; efficiency = GEMM time / layer time; all layers together {layer_eff:.3f}):")
+    w("")
+    lines.extend(layer_rows)
 
 # GEMM seam vs OpenBLAS direct, from the gemm benchmark's MLP shapes.
 gemm_ratios = []
@@ -165,22 +227,32 @@ if gemm_rows:
     w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     lines.extend(gemm_rows)
 
-def last_acc(name):
-    a = summary.get(name, {}).get("acc", [])
-    return a[-1] if a else float("nan")
+def best2(workload):
+    return max(sps(workload, "torch 2 threads + OpenBLAS 1"), sps(workload, "torch 1 thread + OpenBLAS 2"))
 
-best2 = max(sps("torch 2 threads + OpenBLAS 1"), sps("torch 1 thread + OpenBLAS 2"))
-acc_diff = abs(last_acc("ours single 1 thread") - last_acc("torch 1 thread"))
-targets = [
-    ("mlp_local_1thread_vs_torch", sps("ours local 1 worker, 1 thread") / base, 1.2, True),
-    ("mlp_single_1thread_vs_torch", sps("ours single 1 thread") / base, 1.2, True),
-    ("mlp_local_2threads_vs_torch_best2", sps("ours local 2 workers (BLAS 1 each)") / best2, 1.2, True),
-    ("actor_overhead", sps("ours local 2 workers (BLAS 1 each)") / sps("ours single 2 threads"), 0.95, True),
+ours = ["ours single 1 thread", "ours single 2 threads", "ours local 1 worker, 1 thread", "ours local 2 workers (BLAS 1 each)"]
+targets = []
+if "mlp" in summaries:
+    targets += [
+        ("mlp_local_1thread_vs_torch", sps("mlp", "ours local 1 worker, 1 thread") / sps("mlp", "torch 1 thread"), 1.2, True),
+        ("mlp_single_1thread_vs_torch", sps("mlp", "ours single 1 thread") / sps("mlp", "torch 1 thread"), 1.2, True),
+        ("mlp_local_2threads_vs_torch_best2", sps("mlp", "ours local 2 workers (BLAS 1 each)") / best2("mlp"), 1.2, True),
+        ("actor_overhead", sps("mlp", "ours local 2 workers (BLAS 1 each)") / sps("mlp", "ours single 2 threads"), 0.95, True),
+        ("accuracy_difference", abs(last_acc("mlp", "ours single 1 thread") - last_acc("mlp", "torch 1 thread")), 0.005, False),
+        ("mlp_rss_vs_torch", max(rss("mlp", n) for n in ours) / rss("mlp", "torch 1 thread"), 1.0, False),
+    ]
+if "cnn" in summaries:
+    targets += [
+        ("cnn_local_vs_torch_best2", sps("cnn", "ours local 2 workers (BLAS 1 each)") / best2("cnn"), 1.5, True),
+        ("cnn_accuracy_difference", abs(last_acc("cnn", "ours single 1 thread") - last_acc("cnn", "torch 1 thread")), 0.005, False),
+    ]
+targets += [
+    ("layer_gemm_efficiency", layer_eff, 0.85, True),
     ("gemm_seam_vs_openblas", gemm, 0.9, True),
-    ("accuracy_difference", acc_diff, 0.005, False),
 ]
 w("")
-w("Targets (ratio = ours / reference; accuracy_difference = |ours − torch| test accuracy after the last epoch, single 1 thread vs torch 1 thread):")
+w("Targets (ratio = ours / reference; *accuracy_difference = |ours − torch| test accuracy after the last epoch, single 1 thread vs torch 1 thread; "
+  "mlp_rss_vs_torch = our largest peak RSS over the four configurations / torch 1 thread's; layer_gemm_efficiency = bare GEMM time / layer time over all the layers above):")
 w("")
 w("```")
 tlines = bench_report.target_lines(targets)

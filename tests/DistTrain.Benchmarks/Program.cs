@@ -12,6 +12,7 @@ public static class Program
     [
         new("gemm", "SGEMM GFLOP/s: OpenBLAS direct vs the IGemm seam vs ManagedGemm, 1 and 2 threads", GemmBench.Run),
         new("wire", "One multi-process step's messages without training: serializer, loopback TCP, Akka.Remote round trips", WireBench.Run),
+        new("layers", "W2/W3 GEMM layers: Forward+Backward vs the bare GEMMs they issue (efficiency vs OpenBLAS)", LayerBench.Run),
         new("train", "Fashion-MNIST training throughput (W2 mlp / W3 cnn), single replica or local actors; one JSON line", TrainBench.Run),
     ];
 

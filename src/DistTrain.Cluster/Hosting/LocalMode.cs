@@ -12,15 +12,40 @@ namespace DistTrain.Cluster.Hosting;
 /// </summary>
 public static class LocalMode
 {
-    public static Config Configuration(string logLevel = "WARNING") => ConfigurationFactory.ParseString($$"""
-        akka {
-          loglevel = {{logLevel}}
-          stdout-loglevel = {{logLevel}}
-          log-dead-letters = off
-          log-dead-letters-during-shutdown = off
-          actor.provider = local
-        }
-        """);
+    /// <summary>Set to <c>pool</c> to run the parameter server and coordinator on the thread pool (for comparison).</summary>
+    public const string DispatcherEnvironmentVariable = "DISTTRAIN_LOCAL_DISPATCHER";
+
+    /// <summary>
+    /// The local ActorSystem's configuration. The parameter server and the coordinator run on
+    /// <see cref="InlineDispatcherConfigurator"/> (their messages are handled on the sender's thread), unless
+    /// <see cref="DispatcherEnvironmentVariable"/> is <c>pool</c>.
+    /// </summary>
+    public static Config Configuration(string logLevel = "WARNING")
+    {
+        var inline = !string.Equals(Environment.GetEnvironmentVariable(DispatcherEnvironmentVariable), "pool", StringComparison.OrdinalIgnoreCase);
+        var deployment = inline
+            ? $$"""
+              actor.deployment {
+                "/{{TrainingTopology.ParameterServerName}}" { dispatcher = disttrain-inline-dispatcher }
+                "/{{TrainingTopology.CoordinatorName}}" { dispatcher = disttrain-inline-dispatcher }
+              }
+              """
+            : "";
+        return ConfigurationFactory.ParseString($$"""
+            akka {
+              loglevel = {{logLevel}}
+              stdout-loglevel = {{logLevel}}
+              log-dead-letters = off
+              log-dead-letters-during-shutdown = off
+              actor.provider = local
+              {{deployment}}
+            }
+            disttrain-inline-dispatcher {
+              type = "{{typeof(InlineDispatcherConfigurator).FullName}}, {{typeof(InlineDispatcherConfigurator).Assembly.GetName().Name}}"
+              throughput = 100
+            }
+            """);
+    }
 
     public static async Task<TrainingCompleted> RunAsync(TrainingJob job, int workers, IJobDataLoader loader,
         Action<object>? onEvent = null, string? resumeFrom = null, string logLevel = "WARNING", CancellationToken cancel = default)

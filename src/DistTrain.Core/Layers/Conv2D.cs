@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using DistTrain.Core.Kernels;
 using DistTrain.Core.Models;
 using DistTrain.Core.Tensors;
@@ -9,10 +11,13 @@ namespace DistTrain.Core.Layers;
 /// directions and zero padding on every side. x (N, C, H, W) -> y (N, F, OH, OW),
 /// OH = (H + 2p − k)/s + 1. Weights stored (F, C, k, k) then bias (F), PyTorch's layout.
 /// <para>
-/// Implementation: im2col of the whole batch into one column matrix (C·k·k, N·OH·OW), then one GEMM per
-/// pass (forward, weight gradient, column gradient) so the GEMM sees large matrices; col2im for dx.
-/// The column matrix made by Forward is reused by Backward for the weight gradient, and its buffer then
-/// receives the column gradient (it is rebuilt from x if Backward runs again without a Forward).
+/// Implementation: one sample at a time, as PyTorch's CPU convolution does. The sample's column matrix
+/// (C·k·k, OH·OW) is small enough to stay in the L2 cache (288×196 floats = 226 KB for W3's second conv),
+/// and with F rows of weights the GEMM result W·cols (F, OH·OW) already is the sample's output in NCHW
+/// layout: no scatter, no gather, no transposes. The bias is written first and the GEMM adds to it
+/// (beta = 1). Backward rebuilds the sample's columns (cheaper than keeping a whole batch's columns,
+/// which fall out of the cache: ~29 MB for W3) for dW += dy_i · colsᵀ, and writes dcols = Wᵀ · dy_i
+/// into a second sample-sized buffer for col2im (docs/benchmarks.md, "Where a W3 step's time goes").
 /// </para>
 /// </summary>
 public sealed class Conv2D : Layer
@@ -21,9 +26,9 @@ public sealed class Conv2D : Layer
     private readonly int _ckk;  // rows of the column matrix: C·k·k
     private readonly int _ohw;  // OH·OW, output positions per sample
     private readonly Initializer _init;
-    private float[]? _cols;     // (C·k·k, N·OH·OW)
-    private float[]? _out;      // (F, N·OH·OW): GEMM result before scatter, and dy gathered for backward
-    private bool _colsHoldX;    // _cols is im2col of the x of the last Forward
+    private float[]? _cols;     // (C·k·k, OH·OW): one sample's column matrix
+    private float[]? _dcols;    // (C·k·k, OH·OW): one sample's column gradient
+    private float[]? _padded;   // (C, H+2p, W+2p): one sample's x, or its dx, inside a zero border (stride 1)
 
     public Conv2D(string name, TensorShape input, int filters, int kernelSize, int stride, int padding, Initializer init = Initializer.He)
         : base(name, input, OutputShapeOf(name, input, filters, kernelSize, stride, padding))
@@ -89,25 +94,19 @@ public sealed class Conv2D : Layer
     public override void Forward(in BatchContext ctx, ReadOnlySpan<float> x, Span<float> y, IGemm gemm)
     {
         var n = ctx.BatchSize;
-        var cols = Ensure(ref _cols, _ckk * n * _ohw);
-        var outT = Ensure(ref _out, _f * n * _ohw);
-        Im2Col(x, cols, n);
-        _colsHoldX = true;
-        var ldc = n * _ohw;
+        var cols = Ensure(ref _cols, _ckk * _ohw);
+        var chw = _c * _h * _w;
+        var fohw = _f * _ohw;
         var p = Parameters;
-        // Y' (F, N·OHW) = W (F, CKK) · cols (CKK, N·OHW)
-        gemm.Sgemm(false, false, _f, ldc, _ckk, 1f, p[..WeightCount], _ckk, cols, ldc, 0f, outT, ldc);
+        var weights = p[..WeightCount];
         var b = p.Slice(WeightCount, _f);
-        // scatter Y' (F, N·OHW) -> y (N, F, OHW), adding the bias
         for (var i = 0; i < n; i++)
         {
-            for (var f = 0; f < _f; f++)
-            {
-                var src = outT.AsSpan(f * ldc + i * _ohw, _ohw);
-                var dst = y.Slice((i * _f + f) * _ohw, _ohw);
-                var bf = b[f];
-                for (var j = 0; j < _ohw; j++) dst[j] = src[j] + bf;
-            }
+            Im2Col(x.Slice(i * chw, chw), cols);
+            var yi = y.Slice(i * fohw, fohw);
+            for (var f = 0; f < _f; f++) yi.Slice(f * _ohw, _ohw).Fill(b[f]);
+            // y_i (F, OHW) = bias + W (F, CKK) · cols (CKK, OHW)
+            gemm.Sgemm(false, false, _f, _ohw, _ckk, 1f, weights, _ckk, cols, _ohw, 1f, yi, _ohw);
         }
     }
 
@@ -117,47 +116,67 @@ public sealed class Conv2D : Layer
         var n = ctx.BatchSize;
         var train = Trainable;
         if (!train && dx.IsEmpty) return;
-        var ldc = n * _ohw;
-        var cols = Ensure(ref _cols, _ckk * ldc);
-        var dyT = Ensure(ref _out, _f * ldc);
-        // gather dy (N, F, OHW) -> dY' (F, N·OHW)
-        for (var i = 0; i < n; i++)
-            for (var f = 0; f < _f; f++)
-                dy.Slice((i * _f + f) * _ohw, _ohw).CopyTo(dyT.AsSpan(f * ldc + i * _ohw, _ohw));
-
+        var chw = _c * _h * _w;
+        var fohw = _f * _ohw;
+        var cols = Ensure(ref _cols, _ckk * _ohw);
+        var dcols = dx.IsEmpty ? [] : Ensure(ref _dcols, _ckk * _ohw);
         var p = Parameters;
-        if (train)
+        var weights = p[..WeightCount];
+        var g = Gradients;
+        var dW = train ? g[..WeightCount] : [];
+        var db = train ? g.Slice(WeightCount, _f) : [];
+        for (var i = 0; i < n; i++)
         {
-            if (!_colsHoldX)
+            var dyi = dy.Slice(i * fohw, fohw); // (F, OHW)
+            if (train)
             {
-                Im2Col(x, cols, n);
-                _colsHoldX = true;
+                Im2Col(x.Slice(i * chw, chw), cols);
+                // dW (F, CKK) += dy_i (F, OHW) · cols_iᵀ (OHW, CKK)
+                gemm.Sgemm(false, true, _f, _ckk, _ohw, 1f, dyi, _ohw, cols, _ohw, 1f, dW, _ckk);
+                for (var f = 0; f < _f; f++) db[f] += Sum(dyi.Slice(f * _ohw, _ohw));
             }
-            var g = Gradients;
-            // dW (F, CKK) += dY' (F, N·OHW) · colsᵀ (N·OHW, CKK)
-            gemm.Sgemm(false, true, _f, _ckk, ldc, 1f, dyT, ldc, cols, ldc, 1f, g[..WeightCount], _ckk);
-            var db = g.Slice(WeightCount, _f);
-            for (var f = 0; f < _f; f++)
+            if (!dx.IsEmpty)
             {
-                var row = dyT.AsSpan(f * ldc, ldc);
-                var sum = 0f;
-                for (var j = 0; j < row.Length; j++) sum += row[j];
-                db[f] += sum;
+                // dcols (CKK, OHW) = Wᵀ (CKK, F) · dy_i (F, OHW)
+                gemm.Sgemm(true, false, _ckk, _ohw, _f, 1f, weights, _ckk, dyi, _ohw, 0f, dcols, _ohw);
+                Col2Im(dcols, dx.Slice(i * chw, chw));
             }
-        }
-        if (!dx.IsEmpty)
-        {
-            // dcols (CKK, N·OHW) = Wᵀ (CKK, F) · dY' (F, N·OHW); overwrites the im2col of x
-            gemm.Sgemm(true, false, _ckk, ldc, _f, 1f, p[..WeightCount], _ckk, dyT, ldc, 0f, cols, ldc);
-            _colsHoldX = false;
-            Col2Im(cols, dx, n);
         }
     }
 
-    // x (N,C,H,W) -> cols (C·k·k, N·OH·OW); row r = (c, ki, kj), column = n·OHW + oh·OW + ow
-    private void Im2Col(ReadOnlySpan<float> x, Span<float> cols, int n)
+    // Σ v, with four independent vector accumulators: a scalar running sum is one long dependency chain
+    // (4 cycles per element), which made the bias gradient of W3's first conv cost more than its GEMMs.
+    internal static float Sum(ReadOnlySpan<float> v)
     {
-        var ld = n * _ohw;
+        var j = 0;
+        var sum = 0f;
+        if (Vector256.IsHardwareAccelerated && v.Length >= 4 * Vector256<float>.Count)
+        {
+            ref var r = ref MemoryMarshal.GetReference(v);
+            var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+            const int step = 4 * 8;
+            for (; j <= v.Length - step; j += step)
+            {
+                a0 += Vector256.LoadUnsafe(ref r, (nuint)j);
+                a1 += Vector256.LoadUnsafe(ref r, (nuint)(j + 8));
+                a2 += Vector256.LoadUnsafe(ref r, (nuint)(j + 16));
+                a3 += Vector256.LoadUnsafe(ref r, (nuint)(j + 24));
+            }
+            for (; j <= v.Length - 8; j += 8) a0 += Vector256.LoadUnsafe(ref r, (nuint)j);
+            sum = Vector256.Sum((a0 + a1) + (a2 + a3));
+        }
+        for (; j < v.Length; j++) sum += v[j];
+        return sum;
+    }
+
+    // x (C,H,W) of one sample -> cols (C·k·k, OH·OW); row r = (c, ki, kj), column = oh·OW + ow
+    private void Im2Col(ReadOnlySpan<float> x, Span<float> cols)
+    {
+        if (_s == 1)
+        {
+            Im2ColStride1(x, cols);
+            return;
+        }
         var hw = _h * _w;
         for (var c = 0; c < _c; c++)
         {
@@ -165,13 +184,11 @@ public sealed class Conv2D : Layer
             {
                 for (var kj = 0; kj < _k; kj++)
                 {
-                    var row = cols.Slice(((c * _k + ki) * _k + kj) * ld, ld);
+                    var dstSample = cols.Slice(((c * _k + ki) * _k + kj) * _ohw, _ohw);
                     // valid output columns ow: 0 <= ow·s − p + kj < W
                     var (owLo, owHi) = ValidRange(kj, _w, _ow);
-                    for (var i = 0; i < n; i++)
+                    var plane = x.Slice(c * hw, hw);
                     {
-                        var plane = x.Slice((i * _c + c) * hw, hw);
-                        var dstSample = row.Slice(i * _ohw, _ohw);
                         for (var oh = 0; oh < _oh; oh++)
                         {
                             var dst = dstSample.Slice(oh * _ow, _ow);
@@ -187,7 +204,7 @@ public sealed class Conv2D : Layer
                             var iw0 = owLo * _s - _p + kj;
                             if (_s == 1)
                             {
-                                srcRow.Slice(iw0, owHi - owLo).CopyTo(dst[owLo..owHi]);
+                                CopyShort(srcRow.Slice(iw0, owHi - owLo), dst[owLo..owHi]);
                             }
                             else
                             {
@@ -200,37 +217,135 @@ public sealed class Conv2D : Layer
         }
     }
 
-    // cols (C·k·k, N·OH·OW) -> dx (N,C,H,W), summing overlapping contributions
-    private void Col2Im(ReadOnlySpan<float> cols, Span<float> dx, int n)
+    // cols (C·k·k, OH·OW) -> dx (C,H,W) of one sample, summing overlapping contributions
+    private void Col2Im(ReadOnlySpan<float> cols, Span<float> dx)
     {
-        var ld = n * _ohw;
+        if (_s == 1)
+        {
+            Col2ImStride1(cols, dx);
+            return;
+        }
         var hw = _h * _w;
-        dx[..(n * _c * hw)].Clear();
+        dx[..(_c * hw)].Clear();
         for (var c = 0; c < _c; c++)
         {
             for (var ki = 0; ki < _k; ki++)
             {
                 for (var kj = 0; kj < _k; kj++)
                 {
-                    var row = cols.Slice(((c * _k + ki) * _k + kj) * ld, ld);
+                    var srcSample = cols.Slice(((c * _k + ki) * _k + kj) * _ohw, _ohw);
                     var (owLo, owHi) = ValidRange(kj, _w, _ow);
                     if (owLo >= owHi) continue;
-                    for (var i = 0; i < n; i++)
+                    var plane = dx.Slice(c * hw, hw);
                     {
-                        var plane = dx.Slice((i * _c + c) * hw, hw);
-                        var srcSample = row.Slice(i * _ohw, _ohw);
                         for (var oh = 0; oh < _oh; oh++)
                         {
                             var ih = oh * _s - _p + ki;
                             if (ih < 0 || ih >= _h) continue;
                             var src = srcSample.Slice(oh * _ow, _ow);
                             var dstRow = plane.Slice(ih * _w, _w);
-                            for (int ow = owLo, iw = owLo * _s - _p + kj; ow < owHi; ow++, iw += _s) dstRow[iw] += src[ow];
+                            if (_s == 1)
+                            {
+                                AddInto(src[owLo..owHi], dstRow.Slice(owLo - _p + kj, owHi - owLo));
+                            }
+                            else
+                            {
+                                for (int ow = owLo, iw = owLo * _s - _p + kj; ow < owHi; ow++, iw += _s) dstRow[iw] += src[ow];
+                            }
                         }
                     }
                 }
             }
         }
+    }
+
+    // Stride 1: x is first copied inside a zero border of width p, so that every column row (c, ki, kj)
+    // is OH plain copies of OW floats, with no clipping at the edges.
+    // x (C,H,W) -> cols (C·k·k, OH·OW)
+    private void Im2ColStride1(ReadOnlySpan<float> x, Span<float> cols)
+    {
+        var pw = _w + 2 * _p;
+        var ph = _h + 2 * _p;
+        var plane = ph * pw;
+        var padded = Ensure(ref _padded, _c * plane);
+        if (_p > 0) padded.AsSpan(0, _c * plane).Clear(); // the border (32 KB for W3's second conv: cheap)
+        for (var c = 0; c < _c; c++)
+            for (var ih = 0; ih < _h; ih++)
+                CopyShort(x.Slice((c * _h + ih) * _w, _w), padded.AsSpan(c * plane + (ih + _p) * pw + _p, _w));
+        for (var c = 0; c < _c; c++)
+        {
+            for (var ki = 0; ki < _k; ki++)
+            {
+                for (var kj = 0; kj < _k; kj++)
+                {
+                    var dst = cols.Slice(((c * _k + ki) * _k + kj) * _ohw, _ohw);
+                    var src = padded.AsSpan(c * plane + ki * pw + kj, (_oh - 1) * pw + _ow);
+                    for (var oh = 0; oh < _oh; oh++) CopyShort(src.Slice(oh * pw, _ow), dst.Slice(oh * _ow, _ow));
+                }
+            }
+        }
+    }
+
+    // cols (C·k·k, OH·OW) -> dx (C,H,W): summed into the bordered buffer, then its interior copied out.
+    private void Col2ImStride1(ReadOnlySpan<float> cols, Span<float> dx)
+    {
+        var pw = _w + 2 * _p;
+        var ph = _h + 2 * _p;
+        var plane = ph * pw;
+        var padded = Ensure(ref _padded, _c * plane).AsSpan(0, _c * plane);
+        padded.Clear();
+        for (var c = 0; c < _c; c++)
+        {
+            for (var ki = 0; ki < _k; ki++)
+            {
+                for (var kj = 0; kj < _k; kj++)
+                {
+                    var src = cols.Slice(((c * _k + ki) * _k + kj) * _ohw, _ohw);
+                    var dst = padded.Slice(c * plane + ki * pw + kj, (_oh - 1) * pw + _ow);
+                    for (var oh = 0; oh < _oh; oh++) AddInto(src.Slice(oh * _ow, _ow), dst.Slice(oh * pw, _ow));
+                }
+            }
+        }
+        for (var c = 0; c < _c; c++)
+            for (var ih = 0; ih < _h; ih++)
+                CopyShort(padded.Slice(c * plane + (ih + _p) * pw + _p, _w), dx.Slice((c * _h + ih) * _w, _w));
+    }
+
+    // dst = src for the short rows of an image (14 or 28 floats in W3): Span.CopyTo's call to memmove
+    // costs more than the copy at these lengths, and im2col makes one per output row per kernel tap. From
+    // 8 floats on, the tail is one more (overlapping) vector, so no scalar loop is left.
+    private static void CopyShort(ReadOnlySpan<float> src, Span<float> dst)
+    {
+        var len = src.Length;
+        if (dst.Length < len) throw new ArgumentException("Conv2D: a column row is shorter than its source row.");
+        if (Vector256.IsHardwareAccelerated && len >= 8)
+        {
+            ref var rs = ref MemoryMarshal.GetReference(src);
+            ref var rd = ref MemoryMarshal.GetReference(dst);
+            var j = 0;
+            for (; j <= len - 8; j += 8) Vector256.LoadUnsafe(ref rs, (nuint)j).StoreUnsafe(ref rd, (nuint)j);
+            if (j < len) Vector256.LoadUnsafe(ref rs, (nuint)(len - 8)).StoreUnsafe(ref rd, (nuint)(len - 8));
+            return;
+        }
+        for (var j = 0; j < len; j++) dst[j] = src[j];
+    }
+
+    // dst += src, element-wise (same length)
+    private static void AddInto(ReadOnlySpan<float> src, Span<float> dst)
+    {
+        var len = src.Length;
+        if (dst.Length < len) throw new ArgumentException("Conv2D: an image row is shorter than its column row.");
+        var j = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref var rs = ref MemoryMarshal.GetReference(src);
+            ref var rd = ref MemoryMarshal.GetReference(dst);
+            for (; j <= len - 8; j += 8)
+                (Vector256.LoadUnsafe(ref rd, (nuint)j) + Vector256.LoadUnsafe(ref rs, (nuint)j)).StoreUnsafe(ref rd, (nuint)j);
+            for (; j <= len - 4; j += 4)
+                (Vector128.LoadUnsafe(ref rd, (nuint)j) + Vector128.LoadUnsafe(ref rs, (nuint)j)).StoreUnsafe(ref rd, (nuint)j);
+        }
+        for (; j < len; j++) dst[j] += src[j];
     }
 
     // Output positions o in [lo, hi) whose input coordinate o·s − p + offset lies in [0, size).

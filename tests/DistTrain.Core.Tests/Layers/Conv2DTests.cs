@@ -73,6 +73,8 @@ public class Conv2DTests
         { 2, 3, 8, 8, 6, 5, 3, 2 },
         { 4, 2, 4, 4, 3, 1, 1, 0 },
         { 1, 1, 3, 3, 1, 3, 1, 0 },
+        { 2, 3, 9, 13, 4, 3, 1, 1 }, // stride 1, rows of 13 (one vector + an overlapping tail)
+        { 1, 2, 28, 28, 3, 3, 1, 1 }, // W3's first-conv geometry: rows of 28
     };
 
     [Theory]
@@ -100,6 +102,7 @@ public class Conv2DTests
             data.Add(gemm, 2, 3, 7, 7, 2, 3, 2, 0); // stride 2 pad 0
             data.Add(gemm, 2, 2, 5, 7, 3, 3, 1, 2); // non-square 5×7, pad 2
             data.Add(gemm, 1, 3, 6, 5, 4, 3, 2, 1); // batch of 1, stride 2 pad 1
+            data.Add(gemm, 2, 2, 9, 13, 3, 3, 1, 1); // stride 1, rows of 13: vector copies and adds with tails, bias sums of 117
         }
         return data;
     }

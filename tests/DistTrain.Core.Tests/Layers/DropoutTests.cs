@@ -52,6 +52,32 @@ public class DropoutTests
         Assert.InRange(fraction, 0.7 - 0.01, 0.7 + 0.01); // σ ≈ 0.0015 for 100,000 draws
     }
 
+    [Theory]
+    [InlineData(0.25f, 37)]     // W3's rate; 9 vectors of 4 and a scalar tail of 1
+    [InlineData(0.5f, 3136)]    // W3's dropout width
+    [InlineData(0.1f, 3)]       // scalar tail only
+    [InlineData(1e-7f, 64)]     // threshold 2 (rounded up)
+    [InlineData(0.999999f, 64)] // almost everything dropped
+    public void Dropout_keeps_exactly_the_elements_the_per_element_hash_keeps(float rate, int size)
+    {
+        var layer = new Dropout("drop", TensorShape.Of(size), rate);
+        var ctx = new BatchContext(3, true, Seed: 5, Epoch: 1, SampleIds: [11, 0, 987654]);
+        layer.Index = 6;
+        var x = new float[3 * size];
+        for (var i = 0; i < x.Length; i++) x[i] = i % 7 - 3.5f;
+        var y = Run(layer, ctx, x);
+        var scale = 1f / (1f - rate);
+        for (var r = 0; r < 3; r++)
+        {
+            var key = DropoutMask.RowKey(ctx, r, 6);
+            for (var j = 0; j < size; j++)
+            {
+                var expected = DropoutMask.Keep(key, j, rate) ? x[r * size + j] * scale : 0f;
+                Assert.True(expected == y[r * size + j], $"rate {rate}, row {r}, element {j}: {y[r * size + j]}, expected {expected}");
+            }
+        }
+    }
+
     [Fact]
     public void Dropout_gives_a_sample_the_same_mask_whatever_row_it_is_in()
     {

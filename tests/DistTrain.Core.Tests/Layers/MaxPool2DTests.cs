@@ -63,7 +63,49 @@ public class MaxPool2DTests
     }
 
     [Theory]
+    [InlineData(2, 3, 14, 14, 2, 2)] // 2×2 stride-2 vector path, OW = 7: the last block of 4 overlaps
+    [InlineData(1, 2, 28, 28, 2, 2)] // OW = 14
+    [InlineData(2, 2, 17, 9, 2, 2)]  // odd sizes: last row and column dropped, OW = 4
+    public void MaxPool2D_2x2_stride_2_picks_the_first_maximum_of_each_window_on_ties_and_never_NaN(int n, int c, int h, int w, int pool, int s)
+    {
+        // Values from {0, 1, 2} give many ties; NaNs are sprinkled in. The reference is the window scan
+        // in row-major order where only a strictly greater value replaces the current one.
+        var layer = new MaxPool2D("pool", TensorShape.Of(c, h, w), pool, s);
+        var rng = new Random(h * 31 + w);
+        var x = new float[n * c * h * w];
+        for (var i = 0; i < x.Length; i++) x[i] = rng.Next(10) == 0 ? float.NaN : rng.Next(3);
+        var (oh, ow) = ((h - pool) / s + 1, (w - pool) / s + 1);
+        var expectedY = new float[n * c * oh * ow];
+        var expectedDx = new float[x.Length];
+        var dy = new float[expectedY.Length];
+        for (var i = 0; i < dy.Length; i++) dy[i] = i + 1;
+        for (var pl = 0; pl < n * c; pl++)
+        for (var r = 0; r < oh; r++)
+        for (var q = 0; q < ow; q++)
+        {
+            var best = pl * h * w + r * s * w + q * s;
+            for (var i = 0; i < pool; i++)
+            for (var j = 0; j < pool; j++)
+            {
+                var at = pl * h * w + (r * s + i) * w + q * s + j;
+                if (x[at] > x[best]) best = at;
+            }
+            var o = (pl * oh + r) * ow + q;
+            expectedY[o] = x[best];
+            expectedDx[best] += dy[o];
+        }
+        var y = new float[expectedY.Length];
+        var ctx = new BatchContext(n, true);
+        layer.Forward(ctx, x, y, Naive);
+        Assert.Equal(expectedY, y);
+        var dx = new float[x.Length];
+        layer.Backward(ctx, x, y, dy, dx, Naive);
+        Assert.Equal(expectedDx, dx);
+    }
+
+    [Theory]
     [InlineData(2, 2, 6, 6, 2, 2)]
+    [InlineData(2, 3, 14, 14, 2, 2)] // vector path with an overlapping last block
     [InlineData(2, 2, 7, 7, 3, 2)] // overlapping windows
     [InlineData(1, 3, 5, 8, 2, 2)] // non-square
     [InlineData(2, 1, 7, 6, 3, 1)] // heavy overlap

@@ -1,0 +1,89 @@
+using Akka.Actor;
+using DistTrain.Cluster.Hosting;
+
+namespace DistTrain.Cluster.Tests.Hosting;
+
+public class InlineDispatcherTests
+{
+    /// <summary>Records the thread each message is handled on, and whether two handlers ever overlapped.</summary>
+    private sealed class ThreadRecorder : ReceiveActor
+    {
+        public ThreadRecorder(List<int> threads, int[] overlaps)
+        {
+            var busy = 0;
+            Receive<int>(_ =>
+            {
+                if (Interlocked.Exchange(ref busy, 1) != 0) Interlocked.Increment(ref overlaps[0]);
+                lock (threads) threads.Add(Environment.CurrentManagedThreadId);
+                Thread.SpinWait(200);
+                Volatile.Write(ref busy, 0);
+            });
+        }
+    }
+
+    private static List<int> SendFromOwnThread(ActorSystem system, string name, int messages, int[] overlaps, out int senderThread)
+    {
+        var threads = new List<int>();
+        var actor = system.ActorOf(Props.Create(() => new ThreadRecorder(threads, overlaps)), name);
+        var id = 0;
+        var sender = new Thread(() =>
+        {
+            id = Environment.CurrentManagedThreadId;
+            for (var i = 0; i < messages; i++) actor.Tell(i);
+        });
+        sender.Start();
+        sender.Join();
+        senderThread = id;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            lock (threads) if (threads.Count == messages) break;
+            Thread.Yield();
+        }
+        return threads;
+    }
+
+    [Fact]
+    public void Local_mode_handles_the_parameter_servers_messages_on_the_senders_thread_and_a_workers_on_the_pool()
+    {
+        using var system = ActorSystem.Create("inline-test", LocalMode.Configuration());
+        var overlaps = new int[1];
+        var ps = SendFromOwnThread(system, TrainingTopology.ParameterServerName, 20, overlaps, out var psSender);
+        Assert.Equal(20, ps.Count);
+        Assert.All(ps, t => Assert.Equal(psSender, t));
+        var worker = SendFromOwnThread(system, "worker-1", 20, overlaps, out var workerSender);
+        Assert.Equal(20, worker.Count);
+        Assert.DoesNotContain(workerSender, worker); // a pool thread, never the (non-pool) sender
+        Assert.Equal(0, overlaps[0]);
+    }
+
+    [Fact]
+    public void An_inline_actor_told_from_two_threads_at_once_still_handles_one_message_at_a_time()
+    {
+        using var system = ActorSystem.Create("inline-test-2", LocalMode.Configuration());
+        var threads = new List<int>();
+        var overlaps = new int[1];
+        var actor = system.ActorOf(Props.Create(() => new ThreadRecorder(threads, overlaps)), TrainingTopology.CoordinatorName);
+        using var start = new ManualResetEventSlim();
+        var senders = new Thread[2];
+        for (var s = 0; s < senders.Length; s++)
+        {
+            senders[s] = new Thread(() =>
+            {
+                start.Wait();
+                for (var i = 0; i < 500; i++) actor.Tell(i);
+            });
+            senders[s].Start();
+        }
+        start.Set();
+        foreach (var t in senders) t.Join();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            lock (threads) if (threads.Count == 1000) break;
+            Thread.Yield();
+        }
+        Assert.Equal(1000, threads.Count);
+        Assert.Equal(0, overlaps[0]);
+    }
+}
