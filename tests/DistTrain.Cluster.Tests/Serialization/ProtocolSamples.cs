@@ -4,6 +4,7 @@ using Akka.Actor;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Protocol;
 using DistTrain.Cluster.Serialization;
+using DistTrain.Cluster.Transport;
 using DistTrain.Core.Checkpoints;
 using DistTrain.Core.Losses;
 using DistTrain.Core.Models;
@@ -70,6 +71,8 @@ public static class ProtocolSamples
         new EvaluateShard("job-42", 8, DataSplit.Validation, 10, 20, [3f, 4f]),
         new ShardEvaluated("job-42", 8, DataSplit.Test, 0, 3, 1.5, 2, [0, 1, 2], [0, 2, 2], "worker-1"),
         new TensorChunk(Guid.Parse("0f8fad5b-d9cb-469f-a165-70867728950e"), 1, 3, "akka.tcp://disttrain@h:1/user/ps#5", 7401, "GC", [1, 2, 3]),
+        DataPlaneEndpointQuery.Instance,
+        new DataPlaneEndpoint(40123),
     ];
 
     /// <summary>Every concrete type in DistTrain.Cluster that implements IDistTrainMessage.</summary>
