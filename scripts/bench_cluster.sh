@@ -197,7 +197,7 @@ run_multiprocess() {
   port=$(free_port)
   seed="akka.tcp://disttrain@127.0.0.1:$port"
   start "$dir/ps.log" "${NODE_ENV[@]}" -- dotnet "$DLL" node --roles seed,ps --host 127.0.0.1 --port "$port" --seeds "$seed" \
-    --min-workers 2 --job "$job" --out "$dir/out"
+    --min-workers 2 --job "$job" --out "$dir/out" --log-level INFO
   ps=$started
   # The workers start once the seed listens (contacting it earlier gates its address for 5 s: docs/cluster.md).
   deadline=$((SECONDS + 90))
@@ -246,7 +246,7 @@ run_multiprocess() {
     return 1
   fi
   $PY - "$summary" "$(dirname "$summary")/metrics.jsonl" "$job" "${t0:-0}" "${t1:-0}" \
-    "${s_ps:-0 0}" "${e_ps:-$l_ps}" "$l_ps" "${s_w1:-0 0}" "${e_w1:-$l_w1}" "$l_w1" "${s_w2:-0 0}" "${e_w2:-$l_w2}" "$l_w2" "${wrc[*]}" "$4" <<'PYEOF'
+    "${s_ps:-0 0}" "${e_ps:-$l_ps}" "$l_ps" "${s_w1:-0 0}" "${e_w1:-$l_w1}" "$l_w1" "${s_w2:-0 0}" "${e_w2:-$l_w2}" "$l_w2" "${wrc[*]}" "$4" "$(grep -c 'data plane: connected to' "$dir/ps.log" || true)" <<'PYEOF'
 import json, math, sys
 summary, metrics = json.load(open(sys.argv[1])), [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
 job = json.load(open(sys.argv[3]))
@@ -273,6 +273,8 @@ print(json.dumps({
     # CPU seconds of each process from the job's start to the last epoch's end (polled every 0.2 s), and that window's wall seconds.
     "cpu_seconds": cpu, "cpu_window_seconds": round(window, 2),
     "worker_exit_after_sigterm": [int(x) for x in sys.argv[15].split()],
+    # "data plane: connected to" lines of the ps node (INFO): 2 when its tensors to both workers took the data plane.
+    "data_plane_connections_from_ps": int(sys.argv[17]),
 }))
 PYEOF
 }

@@ -128,7 +128,7 @@ run_one() {  # WORKERS RATE -> one JSON line on $RAW, or a null result
   for ((i = 1; i <= n; i++)); do shape "$i" "dps-w$i" "$rate"; done
   seed="akka.tcp://disttrain@10.79.0.10:4053"
   ip netns exec dps-ps env DISTTRAIN_BLAS_THREADS=1 OPENBLAS_NUM_THREADS=1 dotnet "$DLL" node --roles seed,ps --host 10.79.0.10 --port 4053 \
-    --seeds "$seed" --min-workers "$n" --job "$JOB" --out "$dir/out" >"$dir/ps.log" 2>&1 &
+    --seeds "$seed" --min-workers "$n" --job "$JOB" --out "$dir/out" --log-level INFO >"$dir/ps.log" 2>&1 &
   ps=$!; PIDS+=("$ps")
   deadline=$((SECONDS + 90))
   until grep -q 'node up: ' "$dir/ps.log"; do
