@@ -139,6 +139,10 @@ run_one() {  # WORKERS RATE -> one JSON line on $RAW, or a null result
     ip netns exec "dps-w$i" env DISTTRAIN_BLAS_THREADS=1 OPENBLAS_NUM_THREADS=1 dotnet "$DLL" node --roles worker \
       --host "10.79.0.$((20 + i))" --port 4053 --seeds "$seed" >"$dir/worker-$i.log" 2>&1 &
     pids+=($!); PIDS+=($!)
+    # One at a time: eight .NET processes starting (JIT) at once on 2 busy cores delayed heartbeats past the
+    # failure detector, and the split-brain resolver downed nodes before the job began.
+    deadline=$((SECONDS + 90))
+    until grep -q 'node up: ' "$dir/worker-$i.log" || (( SECONDS >= deadline )); do sleep 0.2; done
   done
   deadline=$((SECONDS + JOB_TIMEOUT))
   while kill -0 "$ps" 2>/dev/null; do

@@ -221,7 +221,8 @@ public sealed class DataPlane : IExtension, IDisposable
                 _log.Info("data plane: {0} runs without a data plane; tensor messages to it go through Akka.Remote", address);
                 return;
             }
-            socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
+            // Dual-mode where the OS has IPv6: the peer's host may be a name, an IPv4 or an IPv6 address.
+            socket = new Socket(SocketType.Stream, ProtocolType.Tcp)
             {
                 NoDelay = true,
                 SendTimeout = (int)Math.Min(int.MaxValue, Settings.SendTimeout.TotalMilliseconds),
