@@ -142,7 +142,7 @@ run_one() {  # WORKERS RATE -> one JSON line on $RAW, or a null result
     # One at a time: eight .NET processes starting (JIT) at once on 2 busy cores delayed heartbeats past the
     # failure detector, and the split-brain resolver downed nodes before the job began.
     deadline=$((SECONDS + 90))
-    until grep -q 'node up: ' "$dir/worker-$i.log" || (( SECONDS >= deadline )); do sleep 0.2; done
+    until grep -qs 'node up: ' "$dir/worker-$i.log" || (( SECONDS >= deadline )); do sleep 0.2; done
   done
   deadline=$((SECONDS + JOB_TIMEOUT))
   while kill -0 "$ps" 2>/dev/null; do
