@@ -1,32 +1,40 @@
 #!/usr/bin/env bash
-# Multi-process training throughput (W2 MLP, Fashion-MNIST), side by side with local mode and PyTorch DDP
-# (DESIGN.md §4, "The communication budget").
+# Multi-process training throughput (W2 MLP and W3 CNN, Fashion-MNIST), side by side with local mode and
+# PyTorch DDP (DESIGN.md §4, "The communication budget").
 #
-#   bash scripts/bench_cluster.sh                  # 3 rounds, 3 epochs, all 60000 training images
-#   bash scripts/bench_cluster.sh --quick          # smoke test: 1 round, 1 epoch, first 10000 images
-#   bash scripts/bench_cluster.sh --rounds 5 --epochs 2 --out /tmp/cluster.md
+#   bash scripts/bench_cluster.sh                  # 3 rounds; W2 3 epochs, W3 1 epoch; all 60000 training images
+#   bash scripts/bench_cluster.sh --quick          # smoke test: 1 round, 1 epoch, first 10000 (W2) / 2560 (W3) images
+#   bash scripts/bench_cluster.sh --workloads mlp --rounds 5 --epochs 2 --out /tmp/cluster.md
+# Options: --rounds N, --epochs E (both workloads; default W2 3, W3 1), --limit N (W2 images), --cnn-limit N (W3
+# images; default --limit), --workloads mlp,cnn, --no-akka-only, --no-breakdown, --timeout S, --out FILE.
 #
-# Configurations, run once per round in rotation (so slow drift of the machine's load hits all alike):
+# Configurations, per workload, run once per round in rotation (so slow drift of the machine's load hits all alike):
 #   ours multi-process 2 workers  `disttrain node --roles seed,ps --job JOB` + 2 `disttrain node --roles worker`
-#                                 processes on 127.0.0.1 (1 worker actor and 1 OpenBLAS thread each);
-#                                 samples/s and test accuracy from the ps node's summary.json
+#                                 processes on 127.0.0.1 (1 worker actor and 1 OpenBLAS thread each); tensors
+#                                 over the data plane (the default); samples/s and test accuracy from the ps
+#                                 node's summary.json
+#   ours multi-process 2 workers, Akka.Remote only
+#                                 the same with DISTTRAIN_DATA_PLANE=off: every tensor through Akka.Remote, as
+#                                 before the data plane (skip with --no-akka-only)
 #   ours local 2 workers          `DistTrain.Benchmarks train --mode local --workers 2 --threads 2` (as bench.sh)
 #   torch DDP 2 processes         scripts/bench_ddp.py: gloo on loopback, 1 thread each, 64 samples per process
 #   torch 1 thread                scripts/bench_torch.py --threads 1 (the single-process reference)
 # The job file for the cluster is the one the `train` benchmark runs in local mode (`train --job-json`):
 # same model, initialisation seed, batch 128, Adam 1e-3, x/255, no validation split, no mid-run checkpoints.
 #
-# Prints a markdown table (medians over rounds, ratios) and target lines
+# Prints a markdown table per workload (medians over rounds, ratios) and target lines
 #   target <name> ratio=<measured> goal=<goal> ok|short
-# for mlp_multiprocess_vs_ddp (goal 2.5), mlp_multiprocess_vs_local (goal 0.9) and accuracy_difference_vs_ddp
-# (|ours multi-process − DDP| test accuracy after the last epoch, goal ≤ 0.005), and writes them with every
-# raw JSON line to --out (default docs/benchmarks-cluster-latest.md).
+# for mlp_multiprocess_vs_ddp (goal 2.5), mlp_multiprocess_vs_local (goal 0.9), cnn_multiprocess_vs_ddp
+# (goal 1.4), cnn_multiprocess_vs_local (goal 0.9) and accuracy_difference_vs_ddp (W2: |ours multi-process −
+# DDP| test accuracy after the last epoch, goal ≤ 0.005), and writes them with every raw JSON line to --out
+# (default docs/benchmarks-cluster-latest.md).
 #
 # Then (unless --no-breakdown) it measures where a multi-process step's time goes, once each:
 #   - `DistTrain.Benchmarks wire`: the raw serializer, a plain loopback socket and Akka.Remote round trips
 #     for messages of the MLP's size (235,146 floats), in one process with the CLI's GC setting;
-#   - the same job with a global batch of 2 (1 sample per worker, so almost no gradient math), 2000 images,
-#     1 epoch, multi-process and local mode: a step's fixed cost (messages, aggregation, Adam).
+#   - the W2 job with a global batch of 2 (1 sample per worker, so almost no gradient math), 2000 images,
+#     1 epoch, multi-process (data plane, and Akka.Remote only) and local mode: a step's fixed cost
+#     (messages, aggregation, Adam).
 #
 # samples/s counts training steps only (all epochs), never the test evaluation, in every configuration.
 # For the multi-process run it also records each process's peak RSS and the CPU seconds each process spent
@@ -40,8 +48,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 ROUNDS=3
-EPOCHS=3
+EPOCHS=""
 LIMIT=""
+CNN_LIMIT=""
+WORKLOADS="mlp,cnn"
+AKKA_ONLY=1
 OUT="docs/benchmarks-cluster-latest.md"
 JOB_TIMEOUT=1800
 BREAKDOWN=1
@@ -52,15 +63,25 @@ while [[ $# -gt 0 ]]; do
     --limit) LIMIT="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --timeout) JOB_TIMEOUT="$2"; shift 2 ;;
-    --quick) ROUNDS=1; EPOCHS=1; LIMIT=10000; shift ;;
+    --cnn-limit) CNN_LIMIT="$2"; shift 2 ;;
+    --workloads) WORKLOADS="$2"; shift 2 ;;
+    --no-akka-only) AKKA_ONLY=0; shift ;;
+    --quick) ROUNDS=1; EPOCHS=1; LIMIT=10000; CNN_LIMIT=2560; shift ;;
     --no-breakdown) BREAKDOWN=0; shift ;;
     -h|--help) sed -n '2,/^set -euo/{/^set -euo/d; s/^# \{0,1\}//; p}' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "bench_cluster.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
-for v in ROUNDS EPOCHS JOB_TIMEOUT ${LIMIT:+LIMIT}; do
+for v in ROUNDS JOB_TIMEOUT ${EPOCHS:+EPOCHS} ${LIMIT:+LIMIT} ${CNN_LIMIT:+CNN_LIMIT}; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "bench_cluster.sh: --${v,,} needs a whole number >= 1 (got '${!v}')" >&2; exit 2; }
 done
+CNN_LIMIT=${CNN_LIMIT:-$LIMIT}
+IFS=, read -r -a WLIST <<<"$WORKLOADS"
+for w in "${WLIST[@]}"; do
+  [[ $w == mlp || $w == cnn ]] || { echo "bench_cluster.sh: --workloads lists mlp and/or cnn (got '$WORKLOADS')" >&2; exit 2; }
+done
+epochs_of() { if [[ -n $EPOCHS ]]; then echo "$EPOCHS"; elif [[ $1 == mlp ]]; then echo 3; else echo 1; fi; }
+limit_of() { if [[ $1 == mlp ]]; then echo "$LIMIT"; else echo "$CNN_LIMIT"; fi; }
 
 # ---- prerequisites -----------------------------------------------------------------------------------
 # shellcheck source=scripts/lib/bench-common.sh
@@ -69,7 +90,7 @@ bench_prerequisites bench_cluster.sh
 # Node options come from the command line only (a DISTTRAIN_JOB left in the caller's environment would make
 # the workers refuse to start), and every command runs without the OpenBLAS core overrides.
 unset DISTTRAIN_ROLES DISTTRAIN_HOST DISTTRAIN_PORT DISTTRAIN_PUBLIC_HOST DISTTRAIN_SEEDS DISTTRAIN_WORKERS \
-  DISTTRAIN_MIN_WORKERS DISTTRAIN_JOB DISTTRAIN_PRESET DISTTRAIN_OUT DISTTRAIN_DATA OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+  DISTTRAIN_MIN_WORKERS DISTTRAIN_JOB DISTTRAIN_PRESET DISTTRAIN_OUT DISTTRAIN_DATA DISTTRAIN_DATA_PLANE OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 
 echo "# building Release" >&2
 dotnet build -c Release src/DistTrain.Cli -v quiet -nologo >&2
@@ -160,21 +181,23 @@ proc_stats() {
 }
 
 # ---- the multi-process run ---------------------------------------------------------------------------
-JOB="$WORK/job.json"
-JOB_ARGS=(--workload mlp --epochs "$EPOCHS")
-[[ -n "$LIMIT" ]] && JOB_ARGS+=(--limit "$LIMIT")
-"$BIN" train "${JOB_ARGS[@]}" --job-json >"$JOB"
-NODE_ENV=(DISTTRAIN_BLAS_THREADS=1 OPENBLAS_NUM_THREADS=1)
+# One job file per workload: what `train` runs in local mode.
+for w in "${WLIST[@]}"; do
+  args=(--workload "$w" --epochs "$(epochs_of "$w")")
+  [[ -n "$(limit_of "$w")" ]] && args+=(--limit "$(limit_of "$w")")
+  "$BIN" train "${args[@]}" --job-json >"$WORK/job-$w.json"
+done
 
-# run_multiprocess TAG JOBFILE EPOCHS: prints one JSON line for a seed+ps node and 2 worker nodes training
-# the job; returns 1 when it failed.
+# run_multiprocess TAG JOBFILE EPOCHS DATA_PLANE(on|off): prints one JSON line for a seed+ps node and 2 worker
+# nodes training the job; returns 1 when it failed.
 run_multiprocess() {
   local dir="$WORK/mp-$1" job=$2 epochs=$3 port seed ps w1 w2 deadline rc=0
+  local NODE_ENV=(DISTTRAIN_BLAS_THREADS=1 OPENBLAS_NUM_THREADS=1 DISTTRAIN_DATA_PLANE="$4")
   mkdir -p "$dir/out"
   port=$(free_port)
   seed="akka.tcp://disttrain@127.0.0.1:$port"
   start "$dir/ps.log" "${NODE_ENV[@]}" -- dotnet "$DLL" node --roles seed,ps --host 127.0.0.1 --port "$port" --seeds "$seed" \
-    --min-workers 2 --job "$job" --out "$dir/out"
+    --min-workers 2 --job "$job" --out "$dir/out" --log-level INFO
   ps=$started
   # The workers start once the seed listens (contacting it earlier gates its address for 5 s: docs/cluster.md).
   deadline=$((SECONDS + 90))
@@ -223,7 +246,7 @@ run_multiprocess() {
     return 1
   fi
   $PY - "$summary" "$(dirname "$summary")/metrics.jsonl" "$job" "${t0:-0}" "${t1:-0}" \
-    "${s_ps:-0 0}" "${e_ps:-$l_ps}" "$l_ps" "${s_w1:-0 0}" "${e_w1:-$l_w1}" "$l_w1" "${s_w2:-0 0}" "${e_w2:-$l_w2}" "$l_w2" "${wrc[*]}" <<'PYEOF'
+    "${s_ps:-0 0}" "${e_ps:-$l_ps}" "$l_ps" "${s_w1:-0 0}" "${e_w1:-$l_w1}" "$l_w1" "${s_w2:-0 0}" "${e_w2:-$l_w2}" "$l_w2" "${wrc[*]}" "$4" "$(grep -c 'data plane: connected to' "$dir/ps.log" || true)" <<'PYEOF'
 import json, math, sys
 summary, metrics = json.load(open(sys.argv[1])), [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
 job = json.load(open(sys.argv[3]))
@@ -237,7 +260,7 @@ seconds = sum(m["seconds"] for m in metrics)
 samples = round(sum(m["samples_per_second"] * m["seconds"] for m in metrics) / max(1, len(metrics)))
 steps = len(metrics) * math.ceil(samples / job["batch_size"])
 print(json.dumps({
-    "system": "disttrain", "mode": "multiprocess", "workers": 2, "processes": 3, "blas_threads": 1,
+    "system": "disttrain", "mode": "multiprocess", "data_plane": sys.argv[16], "workers": 2, "processes": 3, "blas_threads": 1,
     "batch": job["batch_size"], "epochs": len(metrics), "train_samples": samples, "steps": steps,
     "samples_per_second": round(summary["samples_per_second"], 1),
     "samples_per_second_epochs": [round(m["samples_per_second"], 1) for m in metrics],
@@ -250,20 +273,30 @@ print(json.dumps({
     # CPU seconds of each process from the job's start to the last epoch's end (polled every 0.2 s), and that window's wall seconds.
     "cpu_seconds": cpu, "cpu_window_seconds": round(window, 2),
     "worker_exit_after_sigterm": [int(x) for x in sys.argv[15].split()],
+    # "data plane: connected to" lines of the ps node (INFO): 2 when its tensors to both workers took the data plane.
+    "data_plane_connections_from_ps": int(sys.argv[17]),
 }))
 PYEOF
 }
 
 # ---- rotation --------------------------------------------------------------------------------------------
-COMMON=(--epochs "$EPOCHS")
-[[ -n "$LIMIT" ]] && COMMON+=(--limit "$LIMIT")
-NAMES=("ours multi-process 2 workers" "ours local 2 workers" "torch DDP 2 processes" "torch 1 thread")
-run_config() {
-  case "$1" in
-    "ours multi-process 2 workers") run_multiprocess "r$2" "$JOB" "$EPOCHS" ;;
-    "ours local 2 workers") run_json OPENBLAS_NUM_THREADS=1 -- "$BIN" train --workload mlp --mode local --workers 2 --threads 2 "${COMMON[@]}" ;;
-    "torch DDP 2 processes") run_json OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 -- $PY scripts/bench_ddp.py --workload mlp --threads 1 "${COMMON[@]}" ;;
-    "torch 1 thread") run_json OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 -- $PY scripts/bench_torch.py --workload mlp --threads 1 "${COMMON[@]}" ;;
+# Config names are "WORKLOAD: what", e.g. "mlp: ours local 2 workers".
+NAMES=()
+for w in "${WLIST[@]}"; do
+  NAMES+=("$w: ours multi-process 2 workers")
+  (( AKKA_ONLY )) && NAMES+=("$w: ours multi-process 2 workers, Akka.Remote only")
+  NAMES+=("$w: ours local 2 workers" "$w: torch DDP 2 processes" "$w: torch 1 thread")
+done
+run_config() {  # NAME ROUND
+  local w=${1%%:*} what=${1#*: } common
+  common=(--epochs "$(epochs_of "$w")")
+  [[ -n "$(limit_of "$w")" ]] && common+=(--limit "$(limit_of "$w")")
+  case "$what" in
+    "ours multi-process 2 workers") run_multiprocess "$w-r$2" "$WORK/job-$w.json" "$(epochs_of "$w")" on ;;
+    "ours multi-process 2 workers, Akka.Remote only") run_multiprocess "$w-akka-r$2" "$WORK/job-$w.json" "$(epochs_of "$w")" off ;;
+    "ours local 2 workers") run_json OPENBLAS_NUM_THREADS=1 -- "$BIN" train --workload "$w" --mode local --workers 2 --threads 2 "${common[@]}" ;;
+    "torch DDP 2 processes") run_json OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 -- $PY scripts/bench_ddp.py --workload "$w" --threads 1 "${common[@]}" ;;
+    "torch 1 thread") run_json OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 -- $PY scripts/bench_torch.py --workload "$w" --threads 1 "${common[@]}" ;;
   esac
 }
 
@@ -295,8 +328,12 @@ if (( BREAKDOWN )); then
   SMALL_JOB="$WORK/job-batch2.json"
   "$BIN" train --workload mlp --epochs 1 --limit 2000 --batch 2 --job-json >"$SMALL_JOB"
   echo "# breakdown: multi-process, batch 2" >&2
-  if run_multiprocess probe "$SMALL_JOB" 1 >"$WORK/line" && line=$(grep '^{' "$WORK/line" | tail -n 1); then
+  if run_multiprocess probe "$SMALL_JOB" 1 on >"$WORK/line" && line=$(grep '^{' "$WORK/line" | tail -n 1); then
     printf '{"config": "multi-process batch 2", "result": %s}\n' "$line" >>"$PROBES"
+  fi
+  echo "# breakdown: multi-process, batch 2, Akka.Remote only" >&2
+  if run_multiprocess probe-akka "$SMALL_JOB" 1 off >"$WORK/line" && line=$(grep '^{' "$WORK/line" | tail -n 1); then
+    printf '{"config": "multi-process batch 2, Akka.Remote only", "result": %s}\n' "$line" >>"$PROBES"
   fi
   echo "# breakdown: local mode, batch 2" >&2
   if run_json OPENBLAS_NUM_THREADS=1 -- "$BIN" train --workload mlp --mode local --workers 2 --threads 2 --epochs 1 --limit 2000 --batch 2 >"$WORK/line" \
@@ -307,12 +344,15 @@ fi
 
 MACHINE=$(bench_machine)
 mkdir -p "$(dirname "$OUT")"
-$PY - "$RAW" "$PROBES" "$WIRE" "$OUT" "$EPOCHS" "${LIMIT:-60000}" "$ROUNDS" "$LOAD_BEFORE" "$LOAD_AFTER" "$(( $(date +%s) - START ))" "$MACHINE" "$CORETYPE_NOTE" <<'PYEOF'
-import json, os, statistics, sys, datetime
+$PY - "$RAW" "$PROBES" "$WIRE" "$OUT" "$WORKLOADS" "$(epochs_of mlp),$(epochs_of cnn)" "${LIMIT:-60000},${CNN_LIMIT:-60000}" "$ROUNDS" "$LOAD_BEFORE" "$LOAD_AFTER" "$(( $(date +%s) - START ))" "$MACHINE" "$CORETYPE_NOTE" <<'PYEOF'
+import json, os, sys, datetime
 sys.path.insert(0, "scripts/lib")
 import bench_report
 NCORES = os.cpu_count() or 1
-raw, probes_path, wire_path, out, epochs, limit, rounds, load_before, load_after, seconds, machine, coretype = sys.argv[1:]
+raw, probes_path, wire_path, out, workloads, epochs, limits, rounds, load_before, load_after, seconds, machine, coretype = sys.argv[1:]
+workloads = workloads.split(",")
+epochs = dict(zip(("mlp", "cnn"), epochs.split(",")))
+limits = dict(zip(("mlp", "cnn"), limits.split(",")))
 runs, order, by = bench_report.load_runs(raw)
 med = bench_report.median
 
@@ -322,7 +362,7 @@ for name in order:
     acc = [x["test_accuracy"] for x in res]
     acc_med = [round(med([a[i] for a in acc]), 4) for i in range(min(len(a) for a in acc))] if acc else []
     summary[name] = dict(sps=med([x["samples_per_second"] for x in res]), all=[x["samples_per_second"] for x in res], acc=acc_med,
-                         rss=med([x["peak_rss_mib"] for x in res]), n=len(res),
+                         rss=med([x["peak_rss_mib"] for x in res]) if res else float("nan"), n=len(res),
                          procs=res[0].get("processes", 1) if res else 1)
 
 def sps(name):
@@ -335,58 +375,74 @@ def last_acc(name):
 def ratio(a, b):
     return a / b if b == b and b > 0 else float("nan")
 
-multi, local, ddp, torch1 = "ours multi-process 2 workers", "ours local 2 workers", "torch DDP 2 processes", "torch 1 thread"
+MULTI, AKKA, LOCAL, DDP, TORCH1 = ("ours multi-process 2 workers", "ours multi-process 2 workers, Akka.Remote only", "ours local 2 workers",
+                                   "torch DDP 2 processes", "torch 1 thread")
+TITLE = {"mlp": "W2 (MLP 784-256-128-10)", "cnn": "W3 (CNN conv32-pool-conv64-pool-dropout-dense128-dense10)"}
 lines = []
 w = lines.append
-w(f"Workload W2 (MLP 784-256-128-10), {epochs} epoch(s), {limit} training images, global batch 128, Adam 1e-3; "
-  f"median of {rounds} round(s) in rotation; {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}.")
+w(f"Global batch 128, Adam 1e-3; median of {rounds} round(s) in rotation; {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}.")
 w("")
 w(f"Machine: {machine}.")
 w(f"Load average (1/5/15 min) before: {load_before}; after: {load_after} (other jobs share these cores). {coretype}. Total {seconds} s.")
-w("")
-w("| system | setting | samples/s (median) | all rounds | × torch 1 thread | × DDP | test accuracy (per epoch) | peak RSS MiB (per process) |")
-w("|---|---|--:|---|--:|--:|---|--:|")
-for name in order:
-    s = summary[name]
-    system, _, setting = name.partition(" ")
-    allr = " / ".join(f"{x:,.0f}" for x in s["all"]) or "n/a"
-    accs = " / ".join(f"{a:.4f}" for a in s["acc"]) or "n/a"
-    sp = f"{s['sps']:,.0f}" if s["n"] else "n/a"
-    w(f"| {'DistTrain' if system == 'ours' else 'PyTorch'} | {setting} | {sp} | {allr} | {ratio(s['sps'], sps(torch1)):.2f} | "
-      f"{ratio(s['sps'], sps(ddp)):.2f} | {accs} | {s['rss']:.0f}{' each, ' + str(s['procs']) + ' processes' if s['procs'] > 1 else ''} |")
-
-# Per-process detail of the multi-process runs.
-mp = by.get(multi, [])
-if mp:
+targets = []
+for wl in workloads:
+    key = lambda what: f"{wl}: {what}"
     w("")
-    w("Multi-process runs, per process: CPU milliseconds per step from the job's start to the last epoch's end (polled from /proc every 0.2 s), "
-      "the share of the machine's cores they kept busy, and peak RSS:")
+    w(f"### {TITLE[wl]}, {epochs[wl]} epoch(s), {limits[wl]} training images")
     w("")
-    w("| round | samples/s | ms per step | CPU ms/step ps | worker 1 | worker 2 | CPU / (cores × wall) | peak RSS MiB ps / w1 / w2 |")
-    w("|--:|--:|--:|--:|--:|--:|--:|---|")
-    for i, x in enumerate(mp, 1):
-        c, rss, n = x["cpu_seconds"], x["peak_rss_mib_per_process"], max(1, x["steps"])
-        busy = sum(c.values()) / max(x["cpu_window_seconds"], 1e-9) / NCORES
-        w(f"| {i} | {x['samples_per_second']:,.0f} | {x['step_ms']:.2f} | {1000 * c['ps'] / n:.2f} | {1000 * c['worker-1'] / n:.2f} | "
-          f"{1000 * c['worker-2'] / n:.2f} | {busy:.0%} | {rss['ps']:.0f} / {rss['worker-1']:.0f} / {rss['worker-2']:.0f} |")
+    w("| system | setting | samples/s (median) | all rounds | × torch 1 thread | × DDP | × ours local | test accuracy (per epoch) | peak RSS MiB (per process) |")
+    w("|---|---|--:|---|--:|--:|--:|---|--:|")
+    for name in order:
+        if not name.startswith(wl + ": "):
+            continue
+        s = summary[name]
+        what = name[len(wl) + 2:]
+        system, _, setting = what.partition(" ")
+        allr = " / ".join(f"{x:,.0f}" for x in s["all"]) or "n/a"
+        accs = " / ".join(f"{a:.4f}" for a in s["acc"]) or "n/a"
+        sp = f"{s['sps']:,.0f}" if s["n"] else "n/a"
+        w(f"| {'DistTrain' if system == 'ours' else 'PyTorch'} | {setting} | {sp} | {allr} | {ratio(s['sps'], sps(key(TORCH1))):.2f} | "
+          f"{ratio(s['sps'], sps(key(DDP))):.2f} | {ratio(s['sps'], sps(key(LOCAL))):.2f} | {accs} | "
+          f"{s['rss']:.0f}{' each, ' + str(s['procs']) + ' processes' if s['procs'] > 1 else ''} |")
+    # Per-process detail of the multi-process runs.
+    for label in (MULTI, AKKA):
+        mp = by.get(key(label), [])
+        if not mp:
+            continue
+        w("")
+        w(f"{label}: CPU milliseconds per step per process from the job's start to the last epoch's end (polled from /proc every 0.2 s), "
+          "the share of the machine's cores they kept busy, and peak RSS:")
+        w("")
+        w("| round | samples/s | ms per step | CPU ms/step ps | worker 1 | worker 2 | all three | CPU / (cores × wall) | peak RSS MiB ps / w1 / w2 |")
+        w("|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+        for i, x in enumerate(mp, 1):
+            c, rss, n = x["cpu_seconds"], x["peak_rss_mib_per_process"], max(1, x["steps"])
+            busy = sum(c.values()) / max(x["cpu_window_seconds"], 1e-9) / NCORES
+            w(f"| {i} | {x['samples_per_second']:,.0f} | {x['step_ms']:.2f} | {1000 * c['ps'] / n:.2f} | {1000 * c['worker-1'] / n:.2f} | "
+              f"{1000 * c['worker-2'] / n:.2f} | {1000 * sum(c.values()) / n:.2f} | {busy:.0%} | {rss['ps']:.0f} / {rss['worker-1']:.0f} / {rss['worker-2']:.0f} |")
+    targets.append((f"{wl}_multiprocess_vs_ddp", ratio(sps(key(MULTI)), sps(key(DDP))), 2.5 if wl == "mlp" else 1.4, True))
+    targets.append((f"{wl}_multiprocess_vs_local", ratio(sps(key(MULTI)), sps(key(LOCAL))), 0.9, True))
+    if wl == "mlp":
+        targets.append(("accuracy_difference_vs_ddp", abs(last_acc(key(MULTI)) - last_acc(key(DDP))), 0.005, False))
 
 # Breakdown probes: a step's fixed cost with (almost) no gradient math, and the wire costs.
 probes = {p["config"]: p["result"] for p in (json.loads(l) for l in open(probes_path) if l.strip())}
 if probes:
     w("")
-    w("Step time with a global batch of 2 (1 sample per worker: the gradient math nearly vanishes, the messages stay the same size), "
+    w("W2 step time with a global batch of 2 (1 sample per worker: the gradient math nearly vanishes, the messages stay the same size), "
       "2000 images, 1 epoch, run once after the rotation:")
     w("")
     w("| setting | ms per step | CPU ms/step ps / w1 / w2 |")
     w("|---|--:|---|")
-    if "multi-process batch 2" in probes:
-        x = probes["multi-process batch 2"]; c, n = x["cpu_seconds"], max(1, x["steps"])
-        w(f"| multi-process, batch 2 | {x['step_ms']:.2f} | {1000 * c['ps'] / n:.2f} / {1000 * c['worker-1'] / n:.2f} / {1000 * c['worker-2'] / n:.2f} |")
+    for label in ("multi-process batch 2", "multi-process batch 2, Akka.Remote only"):
+        if label in probes:
+            x = probes[label]; c, n = x["cpu_seconds"], max(1, x["steps"])
+            w(f"| {label} | {x['step_ms']:.2f} | {1000 * c['ps'] / n:.2f} / {1000 * c['worker-1'] / n:.2f} / {1000 * c['worker-2'] / n:.2f} |")
     if "local batch 2" in probes:
         x = probes["local batch 2"]
         w(f"| local mode, batch 2 | {1000 * 2 / x['samples_per_second']:.2f} | (one process) |")
-    w(f"| multi-process, batch 128 (median above) | {1000 * 128 / sps(multi):.2f} | |")
-    w(f"| local mode, batch 128 (median above) | {1000 * 128 / sps(local):.2f} | |")
+    w(f"| multi-process, batch 128 (median above) | {1000 * 128 / sps('mlp: ' + MULTI):.2f} | |")
+    w(f"| local mode, batch 128 (median above) | {1000 * 128 / sps('mlp: ' + LOCAL):.2f} | |")
 wire = [l.rstrip() for l in open(wire_path) if l.startswith(("|", "Wire costs"))]
 if wire:
     w("")
@@ -394,13 +450,9 @@ if wire:
     w("")
     lines.extend(wire)
 
-targets = [
-    ("mlp_multiprocess_vs_ddp", ratio(sps(multi), sps(ddp)), 2.5, True),
-    ("mlp_multiprocess_vs_local", ratio(sps(multi), sps(local)), 0.9, True),
-    ("accuracy_difference_vs_ddp", abs(last_acc(multi) - last_acc(ddp)), 0.005, False),
-]
 w("")
-w("Targets (ratio = ours / reference; accuracy_difference_vs_ddp = |ours multi-process − DDP| test accuracy after the last epoch):")
+w("Targets (ratio = ours multi-process with the data plane / reference; accuracy_difference_vs_ddp = |ours multi-process − DDP| "
+  "W2 test accuracy after the last epoch):")
 w("")
 w("```")
 tlines = bench_report.target_lines(targets)

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Akka.Actor;
+using DistTrain.Cluster.Transport;
 using DistTrain.Cluster.Protocol;
 using DistTrain.Cluster.Serialization;
 using DistTrain.Cluster.Settings;
@@ -88,6 +89,11 @@ internal static class WireBench
             RemoteRow("Akka.Remote round trip, 1 peer, empty payload", remote.RoundTrip(o, 1, emptyRequest, emptyReply), null);
             RemoteRow("Akka.Remote round trip, 2 peers at once, empty payload", remote.RoundTrip(o, 2, emptyRequest, emptyReply), null);
         }
+        using (var plane = new RemoteRig(2, o.AkkaOverrides, dataPlane: true))
+        {
+            RemoteRow("data plane round trip (DataPlane.TrySend), 1 peer, full payload", plane.RoundTrip(o, 1, request, reply), 2.0 * bytes);
+            RemoteRow("data plane round trip, 2 peers at once, full payload", plane.RoundTrip(o, 2, request, reply), 4.0 * bytes);
+        }
         return 0;
     }
 
@@ -162,7 +168,7 @@ internal static class WireBench
         private readonly List<ActorSystem> _peers = [];
         private readonly List<IActorRef> _echoes = [];
 
-        public RemoteRig(int peers, string extra)
+        public RemoteRig(int peers, string extra, bool dataPlane = false)
         {
             // The cluster's base.conf (serializers, bindings, 16 MiB frames, socket buffers) with plain remoting.
             var overrides = extra + """
@@ -182,6 +188,17 @@ internal static class WireBench
                 peer.ActorOf(Props.Create(() => new Echo()), "echo");
                 var address = ((ExtendedActorSystem)peer).Provider.DefaultAddress;
                 _echoes.Add(_driver.ActorSelection($"{address}/user/echo").ResolveOne(TimeSpan.FromSeconds(10)).GetAwaiter().GetResult());
+            }
+            if (!dataPlane) return;
+            // Tensor messages over the data plane in both directions, connected before timing starts.
+            var driverPlane = DataPlane.Start(_driver);
+            var driverAddress = ((ExtendedActorSystem)_driver).Provider.DefaultAddress;
+            foreach (var peer in _peers)
+            {
+                var plane = DataPlane.Start(peer);
+                if (!driverPlane.ConnectAsync(((ExtendedActorSystem)peer).Provider.DefaultAddress).GetAwaiter().GetResult()
+                    || !plane.ConnectAsync(driverAddress).GetAwaiter().GetResult())
+                    throw new InvalidOperationException("the data plane did not connect");
             }
         }
 
@@ -213,6 +230,12 @@ internal static class WireBench
         }
     }
 
+    /// <summary>Through the data plane when the system runs one (as Wire.Send does), else through Akka.Remote.</summary>
+    private static void Send(IActorContext context, IActorRef target, object message)
+    {
+        if (DataPlane.Find(context.System) is not { } plane || !plane.TrySend(target, message, context.Self)) target.Tell(message, context.Self);
+    }
+
     /// <summary>A worker without the math: answers every request with the reply the driver gave it first.</summary>
     private sealed class Echo : ReceiveActor
     {
@@ -221,7 +244,7 @@ internal static class WireBench
         public Echo()
         {
             Receive<GradientsComputed>(r => { _reply = r; Sender.Tell("ok"); });
-            Receive<ComputeGradients>(_ => Sender.Tell(_reply!));
+            Receive<ComputeGradients>(_ => Send(Context, Sender, _reply!));
         }
     }
 
@@ -246,7 +269,7 @@ internal static class WireBench
                 }
                 pending = targets.Count;
                 start = Stopwatch.GetTimestamp();
-                foreach (var t in targets) t.Tell(request);
+                foreach (var t in targets) Send(Context, t, request);
             }
             var ready = 0;
             Receive<string>(_ =>

@@ -57,7 +57,7 @@ public sealed class MultiProcessClusterTests : IDisposable
         var outRoot = _tmp.File("out");
 
         var (ps, psLog) = StartNode("--roles", "seed,ps", "--port", port.ToString(), "--seeds", seed, "--min-workers", "2",
-            "--job", jobFile, "--out", outRoot);
+            "--job", jobFile, "--out", outRoot, "--log-level", "INFO");
         StartNode("--roles", "worker", "--port", "0", "--seeds", seed);
         StartNode("--roles", "worker", "--port", "0", "--seeds", seed);
 
@@ -66,6 +66,8 @@ public sealed class MultiProcessClusterTests : IDisposable
         lock (psLog) log = psLog.ToString();
         Assert.True(exited, "the ps node did not finish the job in time:\n" + log);
         Assert.True(ps.ExitCode == 0, $"ps node exited {ps.ExitCode}:\n{log}");
+        // The tensors crossed the data plane (on by default), not only Akka.Remote: the ps connected to both workers.
+        Assert.True(log.Split('\n').Count(l => l.Contains("data plane: connected to", StringComparison.Ordinal)) >= 2, "no data-plane connections:\n" + log);
 
         var summaryPath = Path.Combine(outRoot, "mp-penguins", "summary.json");
         Assert.True(File.Exists(summaryPath), "no summary.json:\n" + log);

@@ -6,6 +6,7 @@ using DistTrain.Cluster.Actors;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Serialization;
 using DistTrain.Cluster.Settings;
+using DistTrain.Cluster.Transport;
 
 namespace DistTrain.Cluster.Hosting;
 
@@ -56,6 +57,7 @@ public sealed class ClusterNode : IAsyncDisposable
         settings.Validate();
         var system = ActorSystem.Create(settings.SystemName, NodeConfig(settings, baseConfig));
         ChunkingTransport.Start(system);
+        DataPlane.Start(system);
         var cluster = Akka.Cluster.Cluster.Get(system);
         // A seed with no seed list joins itself and forms the cluster.
         if (settings.SeedList.Count == 0) cluster.Join(cluster.SelfAddress);

@@ -98,6 +98,16 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
     public static byte[] Encode(object obj)
     {
         var bytes = GC.AllocateUninitializedArray<byte>(SizeOf(obj));
+        EncodeInto(obj, bytes);
+        return bytes;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="obj"/> into exactly <paramref name="bytes"/>, which must be <see cref="SizeOf"/>(obj)
+    /// long (e.g. a slice of a pooled buffer: the data plane encodes without allocating).
+    /// </summary>
+    public static void EncodeInto(object obj, Span<byte> bytes)
+    {
         var w = new WireWriter(bytes);
         w.Byte(FormatVersion);
         switch (obj)
@@ -156,7 +166,6 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
         }
         if (w.Position != bytes.Length)
             throw new InvalidOperationException($"{obj.GetType().Name}: wrote {w.Position} bytes but sized {bytes.Length}; SizeOf and ToBinary disagree.");
-        return bytes;
     }
 
     public override object FromBinary(byte[] bytes, string manifest) => Decode(bytes, manifest);

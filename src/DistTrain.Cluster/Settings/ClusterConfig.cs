@@ -35,6 +35,7 @@ public static class ClusterConfig
         ("DISTTRAIN_TLS_CERT", $"{Tcp}.ssl.certificate.path"),
         ("DISTTRAIN_TLS_PASSWORD", $"{Tcp}.ssl.certificate.password"),
         ("DISTTRAIN_TLS_VALIDATION", $"{Tcp}.ssl.suppress-validation"),
+        ("DISTTRAIN_DATA_PLANE", "disttrain.data-plane.enabled"),
     ];
 
     private static readonly Lazy<string> EmbeddedBase = new(ReadEmbeddedBase);
@@ -91,6 +92,7 @@ public static class ClusterConfig
                 "DISTTRAIN_SEEDS" => List(variable, value, tls is null ? PlainSeed : TlsSeed),
                 "DISTTRAIN_ROLES" => List(variable, value, Role),
                 "DISTTRAIN_LOGLEVEL" => LogLevel(variable, value),
+                "DISTTRAIN_DATA_PLANE" => OnOff(variable, value),
                 _ => throw new InvalidOperationException(variable),
             };
             sb.Append(key).Append(" = ").Append(hocon).Append('\n');
@@ -198,6 +200,12 @@ public static class ClusterConfig
                 throw new ArgumentException($"{variable} must list role names (letters, digits, '-', '_'), found '{value}'");
         return value;
     }
+
+    private static string OnOff(string variable, string value) => value.ToLowerInvariant() switch
+    {
+        "on" or "off" => value.ToLowerInvariant(),
+        _ => throw new ArgumentException($"{variable} must be on or off, found '{value}'"),
+    };
 
     private static string LogLevel(string variable, string value) => value.ToUpperInvariant() switch
     {

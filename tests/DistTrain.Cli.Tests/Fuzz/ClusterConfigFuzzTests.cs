@@ -48,6 +48,7 @@ public sealed class ClusterConfigFuzzTests : IDisposable
         ["DISTTRAIN_ROLES"] = ["ps", "worker", "ps,seed", " worker , ps ", "client"],
         ["DISTTRAIN_MIN_MEMBERS"] = ["1", "3", "10000"],
         ["DISTTRAIN_LOGLEVEL"] = ["debug", "INFO", "Warning", "off"],
+        ["DISTTRAIN_DATA_PLANE"] = ["on", "off", "ON", " Off "],
     };
 
     private static readonly string[] Bad =
@@ -113,6 +114,9 @@ public sealed class ClusterConfigFuzzTests : IDisposable
                         break;
                     case "DISTTRAIN_SEEDS" or "DISTTRAIN_ROLES":
                         Assert.Equal(v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), config.GetStringList(key));
+                        break;
+                    case "DISTTRAIN_DATA_PLANE":
+                        Assert.Equal(v.Equals("on", StringComparison.OrdinalIgnoreCase), config.GetBoolean(key));
                         break;
                     case "DISTTRAIN_LOGLEVEL":
                         Assert.Equal(v.ToUpperInvariant(), config.GetString(key));

@@ -4,6 +4,7 @@ using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Protocol;
 using DistTrain.Cluster.Settings;
+using DistTrain.Cluster.Transport;
 
 namespace DistTrain.Cluster.Tests.Cluster;
 
@@ -50,10 +51,17 @@ public class ThreeNodeClusterTests
         var seed = ps.Address.ToString();
         await using var w = ClusterNode.Start(new NodeSettings(["worker"], Port: 0, Seeds: [seed], Workers: 2), TestConfig(), loader);
         await Task.WhenAll(ps.WhenUp(), w.WhenUp()).WaitAsync(TimeSpan.FromSeconds(30));
+        // The data plane is on by default; connect it both ways first so that every step's tensors take it
+        // (the two worker actors share the worker node's one connection to the ps node).
+        var psPlane = DataPlane.Find(ps.System)!;
+        var workerPlane = DataPlane.Find(w.System)!;
+        Assert.True(await psPlane.ConnectAsync(w.Address) && await workerPlane.ConnectAsync(ps.Address));
         var remote = await TrainingTopology.RunJob(ps.System, ps.Coordinator, job).WaitAsync(TimeSpan.FromSeconds(60));
 
         Assert.Equal(local.ParametersSha256, remote.ParametersSha256);
         Assert.Equal(local.TestPredictions, remote.TestPredictions);
+        Assert.True(psPlane.Stats.FramesSent > 0 && workerPlane.Stats.FramesSent > 0, $"ps {psPlane.Stats}, worker {workerPlane.Stats}");
+        Assert.Equal(0, psPlane.Stats.FallbackSends + workerPlane.Stats.FallbackSends);
     }
 }
 
@@ -76,6 +84,8 @@ public class OversizePayloadClusterTests
             akka.remote.dot-netty.tcp.maximum-frame-size = 64000b
             akka.remote.dot-netty.tcp.send-buffer-size = 256000b
             akka.remote.dot-netty.tcp.receive-buffer-size = 256000b
+            # Chunking is what this test is about: keep the tensors on Akka.Remote instead of the data plane.
+            disttrain.data-plane.enabled = off
             """).WithFallback(ThreeNodeClusterTests.TestConfig());
         await using var ps = ClusterNode.Start(new NodeSettings(["seed", "ps"], Port: 0, MinWorkers: 2), config, loader);
         await using var w = ClusterNode.Start(new NodeSettings(["worker"], Port: 0, Seeds: [ps.Address.ToString()], Workers: 2), config, loader);

@@ -4,6 +4,7 @@ using Akka.Actor;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Protocol;
 using DistTrain.Cluster.Serialization;
+using DistTrain.Cluster.Transport;
 using DistTrain.Core.Checkpoints;
 using DistTrain.Core.Losses;
 using DistTrain.Core.Models;
@@ -85,6 +86,8 @@ public static class ProtocolSamples
         new RestoreParameterServer(Job, 30, [1f, -2f], null, 2),
         new JobResumed("job-42", 30, 2, 5, 8),
         new TensorChunk(Guid.Parse("0f8fad5b-d9cb-469f-a165-70867728950e"), 1, 3, "akka.tcp://disttrain@h:1/user/ps#5", 7401, "GC", [1, 2, 3]),
+        DataPlaneEndpointQuery.Instance,
+        new DataPlaneEndpoint(40123),
     ];
 
     /// <summary>Second instances of messages whose optional mode fields (Modes/) change how they are sent.</summary>

@@ -1,0 +1,141 @@
+using System.Buffers.Binary;
+using System.Runtime.Serialization;
+using DistTrain.Cluster.Serialization;
+
+namespace DistTrain.Cluster.Transport;
+
+/// <summary>A decoded data-plane frame: the message and where it goes, as actor paths in serialization format.</summary>
+public readonly record struct DataPlaneMessage(string TargetPath, string SenderPath, object Message);
+
+/// <summary>
+/// The data plane's wire format. A connection starts with a preamble from the connecting side:
+/// the 4 bytes "DTDP", a version byte (<see cref="Version"/>), and the sender node's Akka address (int32
+/// UTF-8 byte count + bytes, at most <see cref="MaxAddressBytes"/>; for log lines only). Then frames follow,
+/// one message each, all little-endian:
+/// <code>
+/// int32 L       body length, 1 &lt;= L &lt;= max-frame-bytes
+/// byte  kind    1 = a message for an actor on the receiving node
+/// string target actor path (with address and uid), string sender path ("" = no sender), string manifest
+/// ...           the message as TensorMessageSerializer writes it (CG, GC, PS or ES), to the end of the body
+/// </code>
+/// Strings are an int32 UTF-8 byte count and the bytes (<see cref="WireWriter"/>). Nothing else is carried:
+/// chunks (TC) and Hyperion messages never travel here.
+/// </summary>
+public static class DataPlaneFrame
+{
+    public const byte Version = 1;
+
+    public const byte MessageKind = 1;
+
+    public const int MaxAddressBytes = 1024;
+
+    public const int MaxPathBytes = 4096;
+
+    /// <summary>"DTDP".</summary>
+    public static ReadOnlySpan<byte> Magic => "DTDP"u8;
+
+    /// <summary>Bytes of the length prefix in front of each body.</summary>
+    public const int LengthPrefix = 4;
+
+    /// <summary>The manifests a data-plane frame may carry.</summary>
+    public static bool IsCarried(string manifest) => manifest is TensorMessageSerializer.ComputeGradientsManifest
+        or TensorMessageSerializer.GradientsComputedManifest or TensorMessageSerializer.ParametersSnapshotManifest
+        or TensorMessageSerializer.EvaluateShardManifest;
+
+    public static int PreambleSize(string address) => Magic.Length + 1 + WireWriter.SizeOf(address, "data-plane preamble", "Address");
+
+    public static void WritePreamble(Span<byte> destination, string address)
+    {
+        Magic.CopyTo(destination);
+        var w = new WireWriter(destination[Magic.Length..]);
+        w.Byte(Version);
+        w.String(address);
+    }
+
+    /// <summary>
+    /// Reads and checks a preamble from <paramref name="stream"/>; returns the peer's address. Throws
+    /// <see cref="SerializationException"/> when the bytes are not a DistTrain data-plane preamble.
+    /// </summary>
+    public static string ReadPreamble(Stream stream)
+    {
+        Span<byte> head = stackalloc byte[9];
+        stream.ReadExactly(head);
+        if (!head[..4].SequenceEqual(Magic))
+            throw new SerializationException(
+                $"data-plane preamble: expected the bytes 'DTDP' at offset 0, found {Convert.ToHexString(head[..4])}; not a DistTrain data-plane peer");
+        if (head[4] != Version)
+            throw new SerializationException($"data-plane preamble: expected version {Version} at offset 4, found {head[4]}; is the peer another build?");
+        var n = BinaryPrimitives.ReadInt32LittleEndian(head[5..]);
+        if (n is < 0 or > MaxAddressBytes)
+            throw new SerializationException($"data-plane preamble: expected an address of 0-{MaxAddressBytes} bytes at offset 5, found a length of {n}");
+        var bytes = new byte[n];
+        stream.ReadExactly(bytes);
+        try
+        {
+            return WireWriter.Utf8.GetString(bytes);
+        }
+        catch (System.Text.DecoderFallbackException)
+        {
+            throw new SerializationException("data-plane preamble: the address at offset 9 is not valid UTF-8");
+        }
+    }
+
+    /// <summary>The whole frame's size (length prefix included) for this message.</summary>
+    public static int SizeOf(string targetPath, string senderPath, string manifest, object message)
+    {
+        long n = LengthPrefix + 1L
+            + WireWriter.SizeOf(targetPath, "data-plane frame", "TargetPath")
+            + WireWriter.SizeOf(senderPath, "data-plane frame", "SenderPath")
+            + WireWriter.SizeOf(manifest, "data-plane frame", "Manifest")
+            + TensorMessageSerializer.SizeOf(message);
+        return n <= int.MaxValue ? (int)n : throw new ArgumentException($"a {message.GetType().Name} of {n} bytes does not fit in one data-plane frame");
+    }
+
+    /// <summary>Writes the frame (length prefix included) into exactly <paramref name="destination"/> (<see cref="SizeOf"/> bytes).</summary>
+    public static void Write(Span<byte> destination, string targetPath, string senderPath, string manifest, object message)
+    {
+        var w = new WireWriter(destination);
+        w.Int32(destination.Length - LengthPrefix);
+        w.Byte(MessageKind);
+        w.String(targetPath);
+        w.String(senderPath);
+        w.String(manifest);
+        TensorMessageSerializer.EncodeInto(message, destination[w.Position..]);
+    }
+
+    /// <summary>
+    /// Checks a body length read from the wire. Returns null when it is acceptable, else the reason (the
+    /// connection is then dropped: a reader cannot find the next frame after a bad length).
+    /// </summary>
+    public static string? CheckLength(int length, int maxFrameBytes) => length switch
+    {
+        < 1 => $"expected a frame body length >= 1, found {length}",
+        _ when length > maxFrameBytes =>
+            $"frame of {length} bytes exceeds the limit of {maxFrameBytes} bytes (disttrain.data-plane.max-frame-bytes; every node needs the same value)",
+        _ => null,
+    };
+
+    /// <summary>
+    /// Decodes one frame body (after the length prefix). Throws <see cref="SerializationException"/> naming
+    /// the field and offset when the body is malformed or carries a message the data plane does not carry.
+    /// </summary>
+    public static DataPlaneMessage Read(ReadOnlySpan<byte> body)
+    {
+        var r = new WireReader(body, "data-plane frame");
+        var kind = r.Byte("Kind");
+        if (kind != MessageKind) throw r.Error("Kind", 0, $"expected frame kind {MessageKind}, found {kind}");
+        var at = r.Position;
+        var target = r.String("TargetPath");
+        if (target.Length == 0 || target.Length > MaxPathBytes)
+            throw r.Error("TargetPath", at, $"expected an actor path of 1-{MaxPathBytes} characters, found {target.Length}");
+        at = r.Position;
+        var sender = r.String("SenderPath");
+        if (sender.Length > MaxPathBytes) throw r.Error("SenderPath", at, $"expected an actor path of at most {MaxPathBytes} characters, found {sender.Length}");
+        at = r.Position;
+        var manifest = r.String("Manifest");
+        if (!IsCarried(manifest))
+            throw r.Error("Manifest", at, $"expected a tensor message manifest (CG, GC, PS or ES), found '{(manifest.Length > 16 ? manifest[..16] + "…" : manifest)}'");
+        var message = TensorMessageSerializer.Decode(body[r.Position..], manifest);
+        return new DataPlaneMessage(target, sender, message);
+    }
+}

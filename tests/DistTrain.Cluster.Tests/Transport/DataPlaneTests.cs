@@ -1,0 +1,356 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using Akka.Actor;
+using Akka.TestKit;
+using DistTrain.Cluster.Protocol;
+using DistTrain.Cluster.Serialization;
+using DistTrain.Cluster.Settings;
+using DistTrain.Cluster.Tests.Serialization;
+using DistTrain.Cluster.Transport;
+
+namespace DistTrain.Cluster.Tests.Transport;
+
+/// <summary>
+/// Two ActorSystems with remoting on loopback, each running a data plane: tensor messages take the data
+/// plane's socket once it is connected, keep their sender, and bad bytes from a peer only ever cost that
+/// peer its connection.
+/// </summary>
+public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
+{
+    private const string RemoteConfig = """
+        akka.loglevel = INFO
+        akka.stdout-loglevel = OFF
+        akka.actor.provider = remote
+        akka.remote.dot-netty.tcp.hostname = 127.0.0.1
+        akka.remote.dot-netty.tcp.port = 0
+        disttrain.data-plane.max-frame-bytes = 4MiB
+        """;
+
+    private static readonly Dictionary<string, string?> NoEnvironment = [];
+
+    private readonly ActorSystem _other;
+
+    public DataPlaneTests() : base(ClusterConfig.Load(RemoteConfig, NoEnvironment), "disttrain")
+    {
+        _other = ActorSystem.Create("disttrain", ClusterConfig.Load(RemoteConfig, NoEnvironment));
+    }
+
+    protected override void AfterAll()
+    {
+        Shutdown(_other);
+        base.AfterAll();
+    }
+
+    private Address OtherAddress => ((ExtendedActorSystem)_other).Provider.DefaultAddress;
+
+    private (TestProbe Probe, IActorRef Remote) RemoteProbe()
+    {
+        var probe = CreateTestProbe(_other);
+        var remote = Sys.ActorSelection(probe.Ref.Path.ToStringWithAddress(OtherAddress)).ResolveOne(TimeSpan.FromSeconds(5)).Result;
+        return (probe, remote);
+    }
+
+    private static GradientsComputed Gradient(int floats, int seed)
+    {
+        var rng = new Random(seed);
+        var g = new float[floats];
+        for (var i = 0; i < g.Length; i++) g[i] = (float)rng.NextDouble() - 0.5f;
+        return new GradientsComputed("job", 3, 1, 7, 0, "worker-1", g, 32, 12.5, 20);
+    }
+
+    /// <summary>Opens a raw socket to the other system's data plane, as a (possibly hostile) peer would.</summary>
+    private Socket RawPeer(int port)
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 5000 };
+        s.Connect(IPAddress.Loopback, port);
+        return s;
+    }
+
+    private static byte[] Preamble(string address = "akka.tcp://disttrain@127.0.0.1:1")
+    {
+        var b = new byte[DataPlaneFrame.PreambleSize(address)];
+        DataPlaneFrame.WritePreamble(b, address);
+        return b;
+    }
+
+    private static byte[] Frame(string target, string sender, object message)
+    {
+        var manifest = TensorMessageSerializer.ManifestOf(message);
+        var b = new byte[DataPlaneFrame.SizeOf(target, sender, manifest, message)];
+        DataPlaneFrame.Write(b, target, sender, manifest, message);
+        return b;
+    }
+
+    /// <summary>True when the server closed the connection (read returns 0 or the socket was reset) within 5 s.</summary>
+    private static bool ClosedByServer(Socket s)
+    {
+        var buf = new byte[64];
+        try
+        {
+            while (true)
+            {
+                if (s.Receive(buf) == 0) return true;
+            }
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset)
+        {
+            return true;
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut)
+        {
+            return false;
+        }
+    }
+
+    [Fact]
+    public async Task A_1MB_gradient_crosses_the_data_plane_intact_and_keeps_its_sender()
+    {
+        var here = DataPlane.Start(Sys);
+        var there = DataPlane.Start(_other);
+        var (probe, remote) = RemoteProbe();
+        var sender = CreateTestProbe();
+        Assert.True(await here.ConnectAsync(OtherAddress));
+        var message = Gradient(250_000, 2);
+
+        Assert.True(here.TrySend(remote, message, sender.Ref));
+
+        var received = probe.ExpectMsg<GradientsComputed>(TimeSpan.FromSeconds(5));
+        Deep.Equal(message, received);
+        Assert.NotSame(message.Gradient, received.Gradient);
+        probe.Reply("ack"); // through Akka, to the original sender on this system
+        sender.ExpectMsg("ack", TimeSpan.FromSeconds(5));
+        Assert.Equal(1, here.Stats.FramesSent);
+        Assert.Equal(1, there.Stats.FramesReceived);
+        Assert.True(there.Stats.BytesReceived > 1_000_000, $"{there.Stats.BytesReceived} bytes");
+    }
+
+    [Fact]
+    public void Before_the_connection_is_up_TrySend_declines_and_starts_connecting()
+    {
+        var here = DataPlane.Start(Sys);
+        DataPlane.Start(_other);
+        var (probe, remote) = RemoteProbe();
+
+        Assert.False(here.TrySend(remote, Gradient(100, 1), TestActor)); // the caller sends it through Akka instead
+        AwaitCondition(() => here.TrySend(remote, Gradient(100, 5), TestActor), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(50));
+
+        // The first one went nowhere (the caller would have used Akka); the one that crossed is the second.
+        Assert.Equal(Gradient(100, 5).Gradient, probe.ExpectMsg<GradientsComputed>(TimeSpan.FromSeconds(5)).Gradient);
+        probe.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        Assert.True(here.Stats.FallbackSends >= 1);
+        Assert.Equal(1, here.Stats.FramesSent);
+    }
+
+    [Fact]
+    public async Task Control_messages_and_local_targets_never_take_the_data_plane()
+    {
+        var here = DataPlane.Start(Sys);
+        DataPlane.Start(_other);
+        var (_, remote) = RemoteProbe();
+        Assert.True(await here.ConnectAsync(OtherAddress));
+
+        Assert.False(here.TrySend(remote, new GetParameters("job"), TestActor));
+        Assert.False(here.TrySend(TestActor, Gradient(10, 1), TestActor));
+        Assert.Equal(0, here.Stats.FramesSent);
+    }
+
+    [Fact]
+    public async Task A_peer_with_the_data_plane_off_gets_its_tensors_through_Akka()
+    {
+        var here = DataPlane.Start(Sys);
+        var there = DataPlane.Start(_other, new DataPlaneSettings(Enabled: false));
+        var (_, remote) = RemoteProbe();
+
+        Assert.False(there.Enabled);
+        Assert.Equal(0, there.Port);
+        Assert.False(await here.ConnectAsync(OtherAddress));
+        Assert.False(here.TrySend(remote, Gradient(10, 1), TestActor));
+    }
+
+    [Fact]
+    public async Task Sending_a_1MB_tensor_allocates_no_payload_sized_buffer_once_the_connection_buffer_exists()
+    {
+        var here = DataPlane.Start(Sys);
+        DataPlane.Start(_other);
+        var (probe, remote) = RemoteProbe();
+        Assert.True(await here.ConnectAsync(OtherAddress));
+        var message = Gradient(250_000, 3);
+        Assert.True(here.TrySend(remote, message, TestActor)); // grows the send buffer
+        probe.ExpectMsg<GradientsComputed>(TimeSpan.FromSeconds(5));
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 5; i++) Assert.True(here.TrySend(remote, message, TestActor));
+        var perSend = (GC.GetAllocatedBytesForCurrentThread() - before) / 5;
+
+        Assert.True(perSend < 4096, $"{perSend} bytes allocated per 1 MB send");
+        for (var i = 0; i < 5; i++) probe.ExpectMsg<GradientsComputed>(TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public void A_frame_above_the_size_limit_is_logged_with_the_limit_and_drops_only_that_connection()
+    {
+        var there = DataPlane.Start(_other);
+        var (probe, _) = RemoteProbe();
+        using var s = RawPeer(there.Port);
+        s.Send(Preamble());
+        var head = new byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(head, 5 << 20); // 5 MiB > the 4 MiB limit
+        s.Send(head);
+
+        Assert.True(ClosedByServer(s), "the server kept a connection that announced an oversized frame");
+        AwaitCondition(() => there.Stats.BadFrames == 1, TimeSpan.FromSeconds(5));
+
+        // The node still serves other connections.
+        using var good = RawPeer(there.Port);
+        good.Send(Preamble());
+        good.Send(Frame(probe.Ref.Path.ToSerializationFormatWithAddress(OtherAddress), "", Gradient(10, 4)));
+        Assert.Equal(10, probe.ExpectMsg<GradientsComputed>(TimeSpan.FromSeconds(5)).Gradient.Length);
+    }
+
+    [Fact]
+    public void The_oversized_frame_error_names_the_setting()
+    {
+        Assert.Contains("disttrain.data-plane.max-frame-bytes", DataPlaneFrame.CheckLength(5 << 20, 4 << 20));
+        Assert.Contains(">= 1", DataPlaneFrame.CheckLength(0, 4 << 20));
+        Assert.Contains(">= 1", DataPlaneFrame.CheckLength(-7, 4 << 20));
+        Assert.Null(DataPlaneFrame.CheckLength(4 << 20, 4 << 20));
+    }
+
+    [Fact]
+    public void Three_hundred_malformed_streams_each_cost_their_connection_and_never_the_node()
+    {
+        var there = DataPlane.Start(_other);
+        var (probe, _) = RemoteProbe();
+        var target = probe.Ref.Path.ToSerializationFormatWithAddress(OtherAddress);
+        var valid = Frame(target, "", new ComputeGradients("job", 1, 1, 0, 0, 0, [1, 2, 3], 9, [0.5f, 1.5f, 2.5f, 3.5f]));
+        var rng = new Random(6061);
+        var open = 0;
+        for (var i = 0; i < 300; i++)
+        {
+            byte[] bytes;
+            switch (i % 4)
+            {
+                case 0: // random bytes instead of a preamble
+                    bytes = new byte[1 + rng.Next(200)];
+                    rng.NextBytes(bytes);
+                    break;
+                case 1: // a good preamble, then a valid frame with 1-3 flipped bits in its body (the length stays intact)
+                {
+                    var f = (byte[])valid.Clone();
+                    for (var k = 1 + rng.Next(3); k > 0; k--) f[4 + rng.Next(f.Length - 4)] ^= (byte)(1 << rng.Next(8));
+                    bytes = [.. Preamble(), .. f];
+                    break;
+                }
+                case 2: // a good preamble, then a frame cut short
+                    bytes = [.. Preamble(), .. valid.AsSpan(0, rng.Next(1, valid.Length))];
+                    break;
+                default: // a good preamble, a plausible length, random body
+                {
+                    var body = new byte[1 + rng.Next(300)];
+                    rng.NextBytes(body);
+                    if (rng.Next(2) == 0) body[0] = DataPlaneFrame.MessageKind;
+                    var head = new byte[4];
+                    BinaryPrimitives.WriteInt32LittleEndian(head, body.Length);
+                    bytes = [.. Preamble(), .. head, .. body];
+                    break;
+                }
+            }
+            using var s = RawPeer(there.Port);
+            s.Send(bytes);
+            s.Shutdown(SocketShutdown.Send); // what an incomplete frame sees: the end of the stream
+            if (!ClosedByServer(s)) open++;
+        }
+
+        Assert.Equal(0, open);
+        var stats = there.Stats;
+        Assert.True(stats.BadFrames >= 150, $"only {stats.BadFrames} connections were refused as malformed");
+        Assert.True(stats.ConnectionsDropped >= stats.BadFrames, $"{stats}");
+        // Some bit flips only change a float or an id and still decode: those are delivered, as Akka would.
+        probe.ReceiveWhile(TimeSpan.FromMilliseconds(300), m => m);
+
+        using var good = RawPeer(there.Port);
+        good.Send(Preamble());
+        good.Send(valid);
+        Assert.Equal([1, 2, 3], probe.ExpectMsg<ComputeGradients>(TimeSpan.FromSeconds(5)).SampleIds);
+    }
+
+    [Fact]
+    public void A_malformed_frame_is_logged_as_an_error_naming_the_field()
+    {
+        var there = DataPlane.Start(_other);
+        using var s = RawPeer(there.Port);
+        var body = new byte[] { DataPlaneFrame.MessageKind, 0xFF, 0xFF, 0xFF, 0x7F }; // a target path of 2^31-1 bytes
+        var head = new byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(head, body.Length);
+
+        var log = CreateTestProbe(_other);
+        _other.EventStream.Subscribe(log.Ref, typeof(Akka.Event.Error));
+        s.Send([.. Preamble(), .. head, .. body]);
+
+        var error = log.ExpectMsg<Akka.Event.Error>(TimeSpan.FromSeconds(5));
+        Assert.Contains("TargetPath", error.Message.ToString());
+        Assert.Contains("dropped the connection", error.Message.ToString());
+        Assert.True(ClosedByServer(s));
+    }
+
+    [Fact]
+    public void Frames_carry_only_tensor_messages_and_refuse_a_chunk_manifest()
+    {
+        var chunk = new TensorChunk(Guid.NewGuid(), 0, 2, "akka.tcp://disttrain@h:1/user/w", 7401, "GC", [1, 2]);
+        var payload = TensorMessageSerializer.Encode(chunk);
+        var target = "akka.tcp://disttrain@h:1/user/w";
+        var size = DataPlaneFrame.LengthPrefix + 1 + 4 + target.Length + 4 + 4 + 2 + payload.Length;
+        var b = new byte[size];
+        BinaryPrimitives.WriteInt32LittleEndian(b, size - 4);
+        b[4] = DataPlaneFrame.MessageKind;
+        var at = 5;
+        foreach (var str in new[] { target, "", "TC" })
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(at), str.Length);
+            System.Text.Encoding.UTF8.GetBytes(str, b.AsSpan(at + 4));
+            at += 4 + str.Length;
+        }
+        payload.CopyTo(b, at);
+
+        var e = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => DataPlaneFrame.Read(b.AsSpan(4)));
+        Assert.Contains("Manifest", e.Message);
+        Assert.Contains("'TC'", e.Message);
+    }
+
+    [Theory]
+    [InlineData("CG")]
+    [InlineData("GC")]
+    [InlineData("PS")]
+    [InlineData("ES")]
+    public void Every_tensor_message_round_trips_through_a_frame(string manifest)
+    {
+        object message = manifest switch
+        {
+            "CG" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8], 42, [0.5f, float.NaN]),
+            "GC" => new GradientsComputed("job", 3, 1, 5, 1, "wörker", [0.25f, -0f], 4, 1.25, 3),
+            "PS" => new ParametersSnapshot("job", 3, [1f, 2f, 3f]),
+            _ => new EvaluateShard("job", 3, DataSplit.Test, 10, 5, [1f]),
+        };
+        var frame = Frame("akka.tcp://disttrain@h:1/user/w#12", "akka.tcp://disttrain@g:2/user/ps", message);
+
+        Assert.Equal(frame.Length - 4, BinaryPrimitives.ReadInt32LittleEndian(frame));
+        var read = DataPlaneFrame.Read(frame.AsSpan(4));
+        Assert.Equal("akka.tcp://disttrain@h:1/user/w#12", read.TargetPath);
+        Assert.Equal("akka.tcp://disttrain@g:2/user/ps", read.SenderPath);
+        Deep.Equal(message, read.Message);
+    }
+
+    [Fact]
+    public void A_bad_preamble_names_what_it_expected()
+    {
+        var e = Assert.Throws<System.Runtime.Serialization.SerializationException>(() =>
+            DataPlaneFrame.ReadPreamble(new MemoryStream("GET / HTTP/1.1\r\n"u8.ToArray())));
+        Assert.Contains("DTDP", e.Message);
+        var wrongVersion = Preamble();
+        wrongVersion[4] = 9;
+        e = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => DataPlaneFrame.ReadPreamble(new MemoryStream(wrongVersion)));
+        Assert.Contains("version", e.Message);
+        Assert.Equal("akka.tcp://x@y:1", DataPlaneFrame.ReadPreamble(new MemoryStream(Preamble("akka.tcp://x@y:1"))));
+    }
+}
