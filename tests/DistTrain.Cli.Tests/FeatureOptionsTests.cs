@@ -55,7 +55,9 @@ public class FeatureOptionsTests
     {
         using var tmp = new TempFolder();
         WriteImages(tmp.Path, 1, ("a", SKColors.Red), ("b", SKColors.Green));
-        Assert.Contains("--base must be resnet18 or none", Assert.Throws<UsageException>(() => Build("--base", "vgg")).Message);
+        var vgg = Assert.Throws<UsageException>(() => Build("--base", "vgg")).Message;
+        Assert.Contains("--base vgg: no such checkpoint file", vgg);
+        Assert.Contains("resnet18, none", vgg);
         Assert.Contains("--model FILE", Assert.Throws<UsageException>(() => Build("--images", tmp.Path, "--base", "none")).Message);
         Assert.Contains("no such folder", Assert.Throws<UsageException>(() => Build("--images", tmp.File("missing"))).Message);
     }

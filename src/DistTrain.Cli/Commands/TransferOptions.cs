@@ -55,7 +55,7 @@ public static class TransferOptions
                 if (freeze is not null) model = Transfer.Freeze(model, freeze);
                 return job with { Model = model };
             }
-            if (!File.Exists(basePath)) throw new UsageException($"--base {basePath}: no such checkpoint file");
+            if (!File.Exists(basePath)) throw new UsageException($"--base {basePath}: no such checkpoint file (--base takes resnet18, none, or the path of a DistTrain checkpoint)");
             Checkpoint ck;
             try
             {

@@ -16,7 +16,7 @@ public readonly record struct DataPlaneMessage(string TargetPath, string SenderP
 /// int32 L       body length, 1 &lt;= L &lt;= max-frame-bytes
 /// byte  kind    1 = a message for an actor on the receiving node
 /// string target actor path (with address and uid), string sender path ("" = no sender), string manifest
-/// ...           the message as TensorMessageSerializer writes it (CG, GC, PS or ES), to the end of the body
+/// ...           the message as TensorMessageSerializer writes it (CG, CL, GC, GH, PS or ES), to the end of the body
 /// </code>
 /// Strings are an int32 UTF-8 byte count and the bytes (<see cref="WireWriter"/>). Nothing else is carried:
 /// chunks (TC) and Hyperion messages never travel here.
@@ -39,7 +39,8 @@ public static class DataPlaneFrame
 
     /// <summary>The manifests a data-plane frame may carry.</summary>
     public static bool IsCarried(string manifest) => manifest is TensorMessageSerializer.ComputeGradientsManifest
-        or TensorMessageSerializer.GradientsComputedManifest or TensorMessageSerializer.ParametersSnapshotManifest
+        or TensorMessageSerializer.ComputeGradientsLocalManifest or TensorMessageSerializer.GradientsComputedManifest
+        or TensorMessageSerializer.GradientsComputedHalfManifest or TensorMessageSerializer.ParametersSnapshotManifest
         or TensorMessageSerializer.EvaluateShardManifest;
 
     public static int PreambleSize(string address) => Magic.Length + 1 + WireWriter.SizeOf(address, "data-plane preamble", "Address");
@@ -134,7 +135,7 @@ public static class DataPlaneFrame
         at = r.Position;
         var manifest = r.String("Manifest");
         if (!IsCarried(manifest))
-            throw r.Error("Manifest", at, $"expected a tensor message manifest (CG, GC, PS or ES), found '{(manifest.Length > 16 ? manifest[..16] + "…" : manifest)}'");
+            throw r.Error("Manifest", at, $"expected a tensor message manifest (CG, CL, GC, GH, PS or ES), found '{(manifest.Length > 16 ? manifest[..16] + "…" : manifest)}'");
         var message = TensorMessageSerializer.Decode(body[r.Position..], manifest);
         return new DataPlaneMessage(target, sender, message);
     }

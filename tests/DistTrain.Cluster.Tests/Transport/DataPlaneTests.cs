@@ -320,21 +320,29 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
 
     [Theory]
     [InlineData("CG")]
+    [InlineData("CL")]
     [InlineData("GC")]
+    [InlineData("GH")]
     [InlineData("PS")]
     [InlineData("ES")]
     public void Every_tensor_message_round_trips_through_a_frame(string manifest)
     {
+        // CL (local SGD) and GH (16-bit gradients) are the communication options' variants: a frame refusing
+        // them silently loses a cluster's steps in those modes.
         object message = manifest switch
         {
             "CG" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8], 42, [0.5f, float.NaN]),
+            "CL" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8], 42, [0.5f, 1f], LocalSteps: [1, 1]),
             "GC" => new GradientsComputed("job", 3, 1, 5, 1, "wörker", [0.25f, -0f], 4, 1.25, 3),
+            "GH" => new GradientsComputed("job", 3, 1, 5, 1, "w", [], 4, 1.25, 3,
+                new DistTrain.Cluster.Compression.CompressedTensor(DistTrain.Cluster.Jobs.GradientCompression.Fp16, [0x3C00, 0x8000])),
             "PS" => new ParametersSnapshot("job", 3, [1f, 2f, 3f]),
             _ => new EvaluateShard("job", 3, DataSplit.Test, 10, 5, [1f]),
         };
         var frame = Frame("akka.tcp://disttrain@h:1/user/w#12", "akka.tcp://disttrain@g:2/user/ps", message);
 
         Assert.Equal(frame.Length - 4, BinaryPrimitives.ReadInt32LittleEndian(frame));
+        Assert.Equal(manifest, TensorMessageSerializer.ManifestOf(message));
         var read = DataPlaneFrame.Read(frame.AsSpan(4));
         Assert.Equal("akka.tcp://disttrain@h:1/user/w#12", read.TargetPath);
         Assert.Equal("akka.tcp://disttrain@g:2/user/ps", read.SenderPath);
