@@ -108,14 +108,13 @@ public sealed class FaultInjectionClusterTests(ITestOutputHelper output) : IDisp
         var portB = NodeProcesses.FreePort();
         var seeds = $"akka.tcp://disttrain@127.0.0.1:{portA},akka.tcp://disttrain@127.0.0.1:{portB}";
         var outRoot = _tmp.File("out");
-        // keep-oldest over all members, not role ps: with exactly two ps nodes Akka.NET 1.5's resolver does not
-        // count a crashed oldest ps node as "alone" (measured: it took DownReachable and the survivors downed
-        // themselves). Over all members the oldest is A, alone on its side, and it is the one downed.
+        // The base configuration's keep-oldest over all members (no override here): with role "ps" and exactly two
+        // ps nodes Akka.NET 1.5's resolver does not count a crashed oldest ps node as "alone" (measured: the
+        // survivors took DownReachable and downed themselves). Over all members A is alone and is downed.
         // Faster membership than the other test (the singletons move only once A is removed): heartbeats every
         // 0.5 s with a 2 s pause, leader actions and gossip every 0.5 s, decisions after 1 s of stability.
         var config = Config($"""
             disttrain.replicate-every = {k}
-            akka.cluster.split-brain-resolver.keep-oldest.role = ""
             akka.cluster.failure-detector.heartbeat-interval = 500ms
             akka.cluster.failure-detector.acceptable-heartbeat-pause = 2s
             akka.cluster.split-brain-resolver.stable-after = 1s
