@@ -15,10 +15,9 @@ public sealed class FashionMnistFactAttribute : TheoryAttribute
 }
 
 /// <summary>
-/// W2 (the fashion-mlp preset: 784-256-128-10, batch 128, Adam 1e-3) on the first 10,000 training
-/// images for one epoch, 2 workers in local mode: every communication mode trains, to about the accuracy
-/// of synchronous training (async/ssp: within 10 points after one short epoch). The full 3-epoch
-/// comparison is scripts/bench_modes.sh.
+/// W2 (the fashion-mlp preset: 784-256-128-10, batch 128, Adam 1e-3) on the first 20,000 training
+/// images for two epochs, 2 workers in local mode: every communication mode trains, to about the accuracy
+/// of synchronous training (async/ssp: within 10 points). The full 3-epoch comparison is scripts/bench_modes.sh.
 /// </summary>
 public class FashionModeAccuracyTests(ITestOutputHelper output)
 {
@@ -27,8 +26,8 @@ public class FashionModeAccuracyTests(ITestOutputHelper output)
 
     private static TrainingJob Job(CommunicationSpec comm) => Presets.Get("fashion-mlp", 42) with
     {
-        Data = Presets.Get("fashion-mlp", 42).Data with { Limit = 10_000 },
-        Epochs = 1,
+        Data = Presets.Get("fashion-mlp", 42).Data with { Limit = 20_000 },
+        Epochs = 2,
         Communication = comm,
     };
 
@@ -61,9 +60,10 @@ public class FashionModeAccuracyTests(ITestOutputHelper output)
         var accuracy = await Run(comm);
         output.WriteLine($"{comm.Describe()}: test accuracy {accuracy:0.0000}, sync {sync:0.0000}");
         Assert.True(sync >= 0.75, $"sync reached only {sync:0.0000}");
-        // Applying gradients computed at older parameters costs accuracy early in training: after 79 updates
-        // async/ssp lag sync by up to ~8 points here (measured 0.73-0.74 vs 0.81); the 3-epoch
-        // comparison on all the data is in docs/benchmarks.md. The others stay within 3 points.
+        // Applying gradients computed at older parameters costs accuracy early in training, and async/ssp
+        // depend on arrival order, so their result varies from run to run. One epoch of 10,000 images once
+        // gave ssp 0.70 vs sync 0.81 (CI-red at a 10-point slack); two epochs of 20,000 measured 0.79-0.83
+        // vs 0.838 over 3 runs each. The others are deterministic and stay within 3 points.
         var slack = comm.AppliesOnArrival ? 0.10 : 0.03;
         Assert.True(accuracy >= sync - slack, $"{comm.Describe()}: test accuracy {accuracy:0.0000} vs sync {sync:0.0000}");
     }
