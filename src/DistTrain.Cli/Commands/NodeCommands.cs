@@ -50,6 +50,17 @@ public static class NodeCommands
 
     private static string[] List(string? s) => s is null ? [] : s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
+
+    /// <summary>
+    /// What SIGTERM does: cancel the node's run. A signal handler runs on its own thread and may still run
+    /// while the node shuts down, after the token source is disposed; that must not throw (an exception on
+    /// the signal thread aborts the process with exit code 134).
+    /// </summary>
+    public static void RequestStop(CancellationTokenSource stop)
+    {
+        try { stop.Cancel(); }
+        catch (ObjectDisposedException) { }
+    }
     public static async Task<int> NodeAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
         var cl = CommandLine.Parse("node", args, ["roles", "host", "port", "public-host", "seeds", "workers", "min-workers", "preset", "job", "out", "data", "log-level", "config", .. FeatureOptions.NodeValueOptions], ["help"]);
@@ -95,7 +106,13 @@ public static class NodeCommands
         await using var node = ClusterNode.Start(settings, config, loader,
             new CoordinatorSettings(MinimumWorkers: settings.MinWorkers, OutputRoot: outRoot, PrepareTimeout: ClusterNode.PrepareTimeout(config)));
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
+        // A second SIGTERM can arrive while the node shuts down, after `stop` is disposed: ignore it (it used to
+        // throw on the signal thread and abort the process with exit code 134).
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
+        {
+            ctx.Cancel = true;
+            RequestStop(stop);
+        });
         try
         {
             await node.WhenUp(stop.Token).WaitAsync(TimeSpan.FromSeconds(60), stop.Token);
