@@ -57,6 +57,7 @@ public sealed partial class CoordinatorActor : ReceiveActor
     private double? _lastValLoss;
     private double? _lastValAccuracy;
     private int _stepShards;
+    private float _learningRate; // of the epoch's last step, for EpochMetrics (metrics.jsonl)
     private readonly Dictionary<int, string> _stepShardOwners = [];
 
     public CoordinatorActor(IActorRef parameterServer, CoordinatorSettings settings)
@@ -262,6 +263,7 @@ public sealed partial class CoordinatorActor : ReceiveActor
     {
         if (_phase != Phase.Stepping || s.JobId != _job?.JobId || s.Version != _version + 1) return;
         _version = s.Version;
+        _learningRate = s.LearningRate;
         if (s.DroppedShards > 0)
         {
             _badSteps++;
@@ -360,7 +362,7 @@ public sealed partial class CoordinatorActor : ReceiveActor
         _lastValLoss = valLoss;
         _lastValAccuracy = valAccuracy;
         var metrics = new EpochMetrics(s.Epoch + 1, t.LossSum / t.Samples, (double)t.Correct / t.Samples, valLoss, valAccuracy,
-            t.Samples / Math.Max(seconds, 1e-9), seconds, _version, 0f);
+            t.Samples / Math.Max(seconds, 1e-9), seconds, _version, _learningRate);
         _history.Add(metrics);
         var (visitsMin, visitsMax) = s.VisitRange();
         Publish(new EpochCompleted(_job!.JobId, metrics, _workers.Ready().Count, t.Samples, visitsMin, visitsMax));

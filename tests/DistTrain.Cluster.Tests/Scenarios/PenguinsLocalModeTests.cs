@@ -15,7 +15,12 @@ public class PenguinsLocalModeTests
         Assert.True(done.TestAccuracy >= 0.95, $"test accuracy {done.TestAccuracy:0.000}");
         Assert.Equal(["Adelie", "Gentoo", "Chinstrap"], done.ClassNames);
         Assert.Equal(job.Epochs, done.Epochs);
-        lock (events) Assert.Equal(job.Epochs, events.OfType<EpochCompleted>().Count());
+        lock (events)
+        {
+            Assert.Equal(job.Epochs, events.OfType<EpochCompleted>().Count());
+            // The epoch's learning rate reaches metrics.jsonl (it was always 0).
+            Assert.All(events.OfType<EpochCompleted>(), e => Assert.Equal(job.Optimizer.LearningRate, e.Metrics.LearningRate));
+        }
         // 342 usable rows, 15 % stratified test split.
         Assert.InRange(done.TestLabels.Length, 50, 53);
     }
