@@ -199,7 +199,8 @@ public sealed partial class CoordinatorActor : ReceiveActor
             return $"it loaded {p.TrainCount}/{p.ValidationCount}/{p.TestCount} train/validation/test samples but worker {_reference.WorkerId} loaded " +
                    $"{_reference.TrainCount}/{_reference.ValidationCount}/{_reference.TestCount}; give every node the same data";
         if (p.DataFingerprint != _reference.DataFingerprint)
-            return $"its data fingerprint {Short(p.DataFingerprint)} differs from worker {_reference.WorkerId}'s {Short(_reference.DataFingerprint)}; give every node the same data file";
+            return $"its data fingerprint {Short(p.DataFingerprint)} differs from worker {_reference.WorkerId}'s {Short(_reference.DataFingerprint)}; give every node the same data file" +
+                   (_job.Data.Features is { } f ? $" and the same {f} model file" : "");
         return null;
     }
 
