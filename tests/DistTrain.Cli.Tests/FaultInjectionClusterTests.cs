@@ -103,7 +103,9 @@ public sealed class FaultInjectionClusterTests(ITestOutputHelper output) : IDisp
     public async Task Killing_the_active_ps_node_moves_training_to_the_standby_which_resumes_from_its_replica()
     {
         const int k = 5;
-        var job = Presets.Get("penguins", seed: 5) with { Epochs = 40, JobId = "kill-ps" };
+        // Long enough that A is still training when it is killed on a quiet machine (40 epochs once finished in
+        // ~6 s, before the first replica plus one more epoch had been seen, and the kill never happened).
+        var job = Presets.Get("penguins", seed: 5) with { Epochs = 150, JobId = "kill-ps" };
         var portA = NodeProcesses.FreePort();
         var portB = NodeProcesses.FreePort();
         var seeds = $"akka.tcp://disttrain@127.0.0.1:{portA},akka.tcp://disttrain@127.0.0.1:{portB}";

@@ -4,6 +4,8 @@ using System.Text.Json.Nodes;
 using DistTrain.Core.Interchange;
 using DistTrain.Core.Models;
 
+using DistTrain.Tests.Shared;
+
 namespace DistTrain.Interchange.Tests;
 
 /// <summary>
@@ -189,13 +191,13 @@ public sealed class SafeTensorsFuzzTests
             switch (rng.Next(4))
             {
                 case 0: text = text[..rng.Next(text.Length)]; break;
-                case 1: text = text.Insert(rng.Next(text.Length), Fuzz.RandomText(rng, 6)); break;
+                case 1: text = text.Insert(rng.Next(text.Length), Fuzz.RandomText(rng, 6, Fuzz.JsonAlphabet)); break;
                 case 2:
                     var chars = text.ToCharArray();
                     for (var k = 0; k < 1 + rng.Next(3); k++) chars[rng.Next(chars.Length)] = Punctuation[rng.Next(Punctuation.Length)];
                     text = new string(chars);
                     break;
-                default: text = Fuzz.RandomText(rng, 80); break;
+                default: text = Fuzz.RandomText(rng, 80, Fuzz.JsonAlphabet); break;
             }
             Rejected(WithHeader(text, data), $"case {i} (seed 6103), header {Fuzz.Show(text, 200)}");
             cases++;

@@ -66,27 +66,7 @@ public static class CheckpointFile
     }
 
     /// <summary>Writes atomically: temp file in the target folder, fsync, rename.</summary>
-    public static void Write(string path, Checkpoint checkpoint)
-    {
-        var bytes = ToBytes(checkpoint);
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.WriteThrough))
-            {
-                fs.Write(bytes);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
-    }
+    public static void Write(string path, Checkpoint checkpoint) => IO.AtomicFile.Write(path, ToBytes(checkpoint));
 
     public static Checkpoint Read(string path)
     {

@@ -61,7 +61,7 @@ public static class ModelWeights
     }
 
     public static void WriteSafeTensors(string path, ModelSpec spec, float[] parameters, IReadOnlyDictionary<string, string>? extraMetadata = null)
-        => SafeTensors.AtomicWrite(path, ToSafeTensors(spec, parameters, extraMetadata));
+        => DistTrain.Core.IO.AtomicFile.Write(path, ToSafeTensors(spec, parameters, extraMetadata));
 
     /// <summary>
     /// The flat parameter buffer of <paramref name="spec"/> filled from a safetensors file. Every expected

@@ -153,7 +153,7 @@ public static class SafeTensors
 
     /// <summary>Writes atomically: a temporary file in the target folder, flushed, then renamed over the target.</summary>
     public static void Write(string path, IReadOnlyList<(string Name, int[] Shape, float[] Values)> tensors, IReadOnlyDictionary<string, string>? metadata = null)
-        => AtomicWrite(path, ToBytes(tensors, metadata));
+        => IO.AtomicFile.Write(path, ToBytes(tensors, metadata));
 
     public static SafeTensorsContent Read(string path)
     {
@@ -310,25 +310,4 @@ public static class SafeTensors
 
     private static FormatException Bad(string source, string problem, Exception? inner = null)
         => new($"{source}: not a valid safetensors file: {problem}.", inner);
-
-    internal static void AtomicWrite(string path, byte[] bytes)
-    {
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.WriteThrough))
-            {
-                fs.Write(bytes);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
-    }
 }

@@ -5,6 +5,9 @@ using DistTrain.Cluster.Settings;
 
 namespace DistTrain.Cli.Tests.Fuzz;
 
+// Inside the namespace: DistTrain.*.Tests.Fuzz would otherwise hide the Fuzz helper class.
+using DistTrain.Tests.Shared;
+
 /// <summary>
 /// ClusterConfig.Load with random DISTTRAIN_* environments: either a configuration that carries exactly the
 /// values given, or an ArgumentException that names one of the variables that was set. No HOCON parse error,
@@ -64,7 +67,7 @@ public sealed class ClusterConfigFuzzTests : IDisposable
         6 => _bad[rng.Next(_bad.Length)],
         7 => rng.Next(3) == 0 ? "" : "  ",
         8 => rng.Next(-5, 70000).ToString(CultureInfo.InvariantCulture),
-        _ => Fuzz.RandomText(rng, 40),
+        _ => Fuzz.RandomText(rng, 40, Fuzz.ConfigAlphabet),
     };
 
     [Fact]

@@ -5,6 +5,9 @@ using DistTrain.Cluster.Jobs;
 
 namespace DistTrain.Cli.Tests.Fuzz;
 
+// Inside the namespace: DistTrain.*.Tests.Fuzz would otherwise hide the Fuzz helper class.
+using DistTrain.Tests.Shared;
+
 /// <summary>JobFile.Read on mutated job files: a valid job or a UsageException naming the file, nothing else.</summary>
 public sealed class JobFileFuzzTests : IDisposable
 {

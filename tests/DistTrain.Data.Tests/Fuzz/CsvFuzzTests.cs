@@ -5,6 +5,9 @@ using DistTrain.Data.Presets;
 
 namespace DistTrain.Data.Tests.Fuzz;
 
+// Inside the namespace: DistTrain.*.Tests.Fuzz would otherwise hide the Fuzz helper class.
+using DistTrain.Tests.Shared;
+
 /// <summary>
 /// CsvDataset.Parse on generated malformed input: whatever the bytes, either a dataset comes back or a
 /// DataFormatException naming the source; never another exception type, a hang or a silent bad value.

@@ -4,6 +4,9 @@ using DistTrain.Data.Idx;
 
 namespace DistTrain.Data.Tests.Fuzz;
 
+// Inside the namespace: DistTrain.*.Tests.Fuzz would otherwise hide the Fuzz helper class.
+using DistTrain.Tests.Shared;
+
 /// <summary>
 /// IdxReader on generated malformed files: only DataFormatException (naming the path) escapes, corrupt
 /// gzip included (the reader wraps the InvalidDataException of GZipStream), and a lying header costs no

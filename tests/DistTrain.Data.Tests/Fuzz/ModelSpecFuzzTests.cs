@@ -5,6 +5,9 @@ using DistTrain.Core.Models;
 
 namespace DistTrain.Data.Tests.Fuzz;
 
+// Inside the namespace: DistTrain.*.Tests.Fuzz would otherwise hide the Fuzz helper class.
+using DistTrain.Tests.Shared;
+
 /// <summary>
 /// ModelSpec.FromJson on mutated specs throws only FormatException naming the source; a spec that parses
 /// but cannot be built throws only ArgumentException naming the layer (or the input shape).

@@ -134,7 +134,7 @@ public static class OnnxExport
     }
 
     public static void Write(string path, ModelSpec spec, float[] parameters, LossKind loss, IReadOnlyDictionary<string, string>? metadata = null)
-        => SafeTensors.AtomicWrite(path, ToBytes(spec, parameters, loss, metadata));
+        => DistTrain.Core.IO.AtomicFile.Write(path, ToBytes(spec, parameters, loss, metadata));
 
     private static ProtoWriter ValueInfo(string name, int[] sampleShape)
     {
