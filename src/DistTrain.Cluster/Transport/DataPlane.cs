@@ -87,6 +87,8 @@ public sealed class DataPlane : IExtension, IDisposable
         DisabledReason = reason;
         if (reason is not null) _log.Info("data plane off ({0}); tensor messages go through Akka.Remote", reason);
         system.ActorOf(Props.Create(() => new EndpointActor(Port)), EndpointActorName);
+        if (reason is null && system.Provider is Akka.Cluster.ClusterActorRefProvider)
+            system.ActorOf(Props.Create(() => new MembershipWatcher(this)), "disttrain-dataplane-members");
         system.RegisterOnTermination(Dispose);
     }
 
@@ -255,6 +257,22 @@ public sealed class DataPlane : IExtension, IDisposable
         }
     }
 
+    /// <summary>
+    /// Closes the connection to <paramref name="address"/> and forgets it, so the next send resolves the
+    /// peer again. Called when the cluster marks a member unreachable or removes it: a node that restarts at
+    /// the same host and port (a worker healed after a partition) is a new incarnation with a new data-plane
+    /// port, and a frame written into the old connection would be lost without an error.
+    /// </summary>
+    public void Forget(Address address, string why)
+    {
+        if (!_peers.TryRemove(address, out var peer)) return;
+        lock (peer.SendLock)
+        {
+            if (peer.Stream is null) return;
+            DropLocked(address, peer, why);
+        }
+    }
+
     private void DropLocked(Address address, Peer peer, string why)
     {
         peer.Stream?.Dispose();
@@ -415,6 +433,23 @@ public sealed class DataPlane : IExtension, IDisposable
     private sealed class Id(DataPlaneSettings settings) : ExtensionIdProvider<DataPlane>
     {
         public override DataPlane CreateExtension(ExtendedActorSystem system) => new(system, settings);
+    }
+
+    /// <summary>Forgets the connection to a member the cluster marks unreachable or removes (see <see cref="Forget"/>).</summary>
+    internal sealed class MembershipWatcher : ReceiveActor
+    {
+        public MembershipWatcher(DataPlane plane)
+        {
+            Receive<Akka.Cluster.ClusterEvent.UnreachableMember>(m => plane.Forget(m.Member.Address, "the member became unreachable"));
+            Receive<Akka.Cluster.ClusterEvent.MemberRemoved>(m => plane.Forget(m.Member.Address, "the member was removed"));
+            Receive<Akka.Cluster.ClusterEvent.IMemberEvent>(_ => { });
+        }
+
+        protected override void PreStart() =>
+            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+                typeof(Akka.Cluster.ClusterEvent.UnreachableMember), typeof(Akka.Cluster.ClusterEvent.MemberRemoved));
+
+        protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
     }
 
     /// <summary>Answers peers' <see cref="DataPlaneEndpointQuery"/> with this node's data-plane port (0 = off).</summary>

@@ -126,6 +126,25 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_forgotten_peer_gets_no_frame_on_its_old_connection_and_is_connected_again()
+    {
+        // What a member that became unreachable or was removed gets (MembershipWatcher): a worker restarted at
+        // the same host and port after a partition is a new process, and a frame on the old connection was lost.
+        var here = DataPlane.Start(Sys);
+        DataPlane.Start(_other);
+        var (probe, remote) = RemoteProbe();
+        Assert.True(await here.ConnectAsync(OtherAddress));
+        var dropped = here.Stats.ConnectionsDropped;
+
+        here.Forget(OtherAddress, "test");
+
+        Assert.Equal(dropped + 1, here.Stats.ConnectionsDropped);
+        Assert.False(here.TrySend(remote, Gradient(100, 1), TestActor)); // not on the closed connection: the caller uses Akka
+        AwaitCondition(() => here.TrySend(remote, Gradient(100, 5), TestActor), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(50));
+        Assert.Equal(Gradient(100, 5).Gradient, probe.ExpectMsg<GradientsComputed>(TimeSpan.FromSeconds(5)).Gradient);
+    }
+
+    [Fact]
     public void Before_the_connection_is_up_TrySend_declines_and_starts_connecting()
     {
         var here = DataPlane.Start(Sys);
