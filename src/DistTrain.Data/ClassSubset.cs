@@ -1,4 +1,3 @@
-using System.Buffers;
 using DistTrain.Core.Layers;
 using DistTrain.Core.Tensors;
 using DistTrain.Core.Training;
@@ -12,8 +11,7 @@ namespace DistTrain.Data;
 /// </summary>
 public sealed class ClassSubset : IDataset
 {
-    private readonly IDataset _inner;
-    private readonly int[] _indices;
+    private readonly DatasetView _view; // the kept samples; inputs and augmentation pass through it
     private readonly int[] _labelMap; // inner label -> new label, −1 when not selected
     private readonly string[] _names;
 
@@ -38,8 +36,7 @@ public sealed class ClassSubset : IDataset
         var kept = new List<int>();
         for (var i = 0; i < inner.Count; i++)
             if (_labelMap[inner.Label(i)] >= 0) kept.Add(i);
-        _inner = inner;
-        _indices = [.. kept];
+        _view = new DatasetView(inner, [.. kept]);
     }
 
     /// <summary>Parses "5-9" (inclusive range) or "0,2,4" (a list; ranges may be mixed in).</summary>
@@ -61,27 +58,15 @@ public sealed class ClassSubset : IDataset
         return [.. result];
     }
 
-    public IDataset Inner => _inner;
+    public IDataset Inner => _view.Inner;
 
-    public int Count => _indices.Length;
+    public int Count => _view.Count;
 
-    public TensorShape SampleShape => _inner.SampleShape;
+    public TensorShape SampleShape => _view.SampleShape;
 
     public IReadOnlyList<string> ClassNames => _names;
 
-    public int Label(int index) => _labelMap[_inner.Label(_indices[index])];
+    public int Label(int index) => _labelMap[_view.Label(index)];
 
-    public void CopyInputs(ReadOnlySpan<int> indices, Span<float> destination, in BatchContext ctx)
-    {
-        var mapped = ArrayPool<int>.Shared.Rent(indices.Length);
-        try
-        {
-            for (var i = 0; i < indices.Length; i++) mapped[i] = _indices[indices[i]];
-            _inner.CopyInputs(mapped.AsSpan(0, indices.Length), destination, ctx);
-        }
-        finally
-        {
-            ArrayPool<int>.Shared.Return(mapped);
-        }
-    }
+    public void CopyInputs(ReadOnlySpan<int> indices, Span<float> destination, in BatchContext ctx) => _view.CopyInputs(indices, destination, ctx);
 }
