@@ -25,6 +25,17 @@ public class InlineDispatcherTests
     {
         var threads = new List<int>();
         var actor = system.ActorOf(Props.Create(() => new ThreadRecorder(threads, overlaps)), name);
+        // Let the actor finish starting first: while its mailbox is still busy with start-up (another thread),
+        // a message is queued behind that run rather than handled on its sender's thread (CI saw all 20 so).
+        actor.Tell(-1);
+        var warm = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < warm)
+        {
+            lock (threads) if (threads.Count == 1) break;
+            Thread.Sleep(1);
+        }
+        Thread.Sleep(50);
+        lock (threads) threads.Clear();
         var id = 0;
         var sender = new Thread(() =>
         {
