@@ -220,7 +220,10 @@ fi
 # Per-sample visit accounting of every finished epoch (metrics.jsonl): each sample's gradient applied once.
 M="$WORK/out/partition/metrics.jsonl"
 if [ -s "$M" ]; then
-  total=$(grep -c '"epoch"' "$M"); once=$(grep -c '"visits_min":1,"visits_max":1' "$M")
+  # One snapshot for both counts: the job is still running and rewrites the file every epoch; a line cut
+  # short by the rewrite (no closing brace) is not counted.
+  cp "$M" "$WORK/metrics.snapshot"
+  total=$(grep -c '"epoch".*}$' "$WORK/metrics.snapshot"); once=$(grep -c '"visits_min":1,"visits_max":1.*}$' "$WORK/metrics.snapshot")
   if [ "$total" = "$once" ]; then row PASS "every sample counted exactly once per epoch" "$once of $total epochs 1..1"
   else row FAIL "every sample counted exactly once per epoch" "only $once of $total epochs have visits 1..1"; fi
 else
