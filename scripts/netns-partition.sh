@@ -187,9 +187,11 @@ if wait_for "$LOGS/worker-$CUT.log" 'SBR took decision .*including myself|remove
 else
   row FAIL "cut-off worker downed itself (split-brain resolver)" "no SBR decision in its log"
 fi
-for _ in $(seq 1 $((WAIT * 5))); do kill -0 "${PIDS[worker-$CUT]}" 2>/dev/null || break; sleep 0.2; done
+# Twice the usual wait: an isolated node's coordinated shutdown runs its cluster phases against peers it
+# cannot reach (each phase has its own timeout); in about 1 of 4 runs here it had not exited after 40 s.
+for _ in $(seq 1 $((WAIT * 10))); do kill -0 "${PIDS[worker-$CUT]}" 2>/dev/null || break; sleep 0.2; done
 if kill -0 "${PIDS[worker-$CUT]}" 2>/dev/null; then
-  row FAIL "downed worker process exited" "still running after $WAIT s"
+  row FAIL "downed worker process exited" "still running after $((WAIT * 2)) s"
   kill -KILL "${PIDS[worker-$CUT]}" 2>/dev/null
 else
   wait "${PIDS[worker-$CUT]}" 2>/dev/null; code=$?

@@ -266,11 +266,13 @@ public sealed class DataPlane : IExtension, IDisposable
     public void Forget(Address address, string why)
     {
         if (!_peers.TryRemove(address, out var peer)) return;
-        lock (peer.SendLock)
-        {
-            if (peer.Stream is null) return;
-            DropLocked(address, peer, why);
-        }
+        // Not under SendLock: a send blocked on the dead connection (up to send-timeout) holds it, and closing
+        // the stream is what aborts that write (it then fails, falls back to Akka and drops the peer itself).
+        Volatile.Write(ref peer.State, Failed);
+        if (Volatile.Read(ref peer.Stream) is not { } stream) return;
+        stream.Dispose();
+        Interlocked.Increment(ref _dropped);
+        if (!_disposed) _log.Warning("data plane: dropped the connection to {0} ({1}); tensor messages to it go through Akka.Remote for now", address, why);
     }
 
     private void DropLocked(Address address, Peer peer, string why)
