@@ -6,6 +6,7 @@ using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Protocol;
 using DistTrain.Cluster.State;
 using DistTrain.Core.Checkpoints;
+using DistTrain.Core.Kernels;
 using DistTrain.Core.Models;
 using DistTrain.Core.Optimizers;
 
@@ -34,9 +35,17 @@ public sealed partial class ParameterServerActor : ReceiveActor
     private readonly Modes.GradientDecoder _decoder = new();
     private Modes.AsyncUpdateLoop? _async;
     private bool _localSgd;
+    private readonly WorkTeam? _team;
+    private readonly Action<int, int> _applyRange; // the optimizer over one range of the trainable parameters
 
-    public ParameterServerActor()
+    /// <param name="threads">
+    /// Threads for the averaging and optimizer passes at the end of a step (element-wise, so the result is
+    /// the same bits for any count). Local mode passes its worker count: the workers are idle then.
+    /// </param>
+    public ParameterServerActor(int threads = 1)
     {
+        _team = threads > 1 ? new WorkTeam(threads) : null;
+        _applyRange = (start, length) => _optimizer!.ApplyRange(_trainable, _mean, start, length);
         Receive<StartParameterServer>(Start);
         Receive<RunStep>(RunStep);
         Receive<GradientsComputed>(OnGradients);
@@ -52,7 +61,13 @@ public sealed partial class ParameterServerActor : ReceiveActor
         ReceiveFaultMessages();
     }
 
-    public static Props Props() => Akka.Actor.Props.Create(() => new ParameterServerActor());
+    protected override void PostStop()
+    {
+        _team?.Dispose();
+        base.PostStop();
+    }
+
+    public static Props Props(int threads = 1) => Akka.Actor.Props.Create(() => new ParameterServerActor(threads));
 
     private void Start(StartParameterServer msg)
     {
@@ -167,15 +182,22 @@ public sealed partial class ParameterServerActor : ReceiveActor
         }
         StragglerAnswered(msg);
         if (!_aggregator.IsComplete) return;
-        var totals = _aggregator.Totals;
         var lr = _optimizer!.CurrentLearningRate;
-        var dropped = _aggregator.DroppedShards;
-        var applied = _aggregator.CompleteInto(_mean);
+        var applied = _aggregator.CompleteInto(_mean, _team, _localSgd ? null : _applyRange);
+        foreach (var shard in _aggregator.DroppedAtCompletion)
+            _log.Warning("Dropped a non-finite gradient from worker {0} (version {1}, shard {2})", WorkerOf(shard), msg.Version, shard);
         if (applied && _localSgd) Modes.LocalSgdWorker.OuterStep(_trainable, _mean);
-        else if (applied) _optimizer.Step(_trainable, _mean);
+        else if (applied) _optimizer.CompleteStep();
         _version++;
+        var totals = _aggregator.Totals;
         _coordinator.Tell(new StepCompleted(msg.JobId, _version, _aggregator.Epoch, _aggregator.Step, totals.Samples, totals.LossSum, totals.Correct, lr,
-            dropped, applied, AppliedSampleIds(), Steps: StepsCovered()));
+            _aggregator.DroppedShards, applied, AppliedSampleIds(), Steps: StepsCovered()));
+    }
+
+    private string WorkerOf(int shardIndex)
+    {
+        foreach (var s in _shards) if (s.ShardIndex == shardIndex) return s.Worker.Path.Name;
+        return "?";
     }
 
     // Local SGD: a round covers as many schedule steps as its local batches.

@@ -67,7 +67,8 @@ public sealed class ClusterNode : IAsyncDisposable
             // Holds the replicas that let this node take the singletons over (disttrain.replicate-every).
             system.ActorOf(StandbyActor.Props(), StandbyActor.Name);
             var managerSettings = ClusterSingletonManagerSettings.Create(system).WithRole("ps");
-            system.ActorOf(ClusterSingletonManager.Props(TrainingTopology.ParameterServerProps(), PoisonPill.Instance, managerSettings),
+            // Synchronous workers wait while the parameter server averages and steps: it may use every core of its node.
+            system.ActorOf(ClusterSingletonManager.Props(TrainingTopology.ParameterServerProps(Environment.ProcessorCount), PoisonPill.Instance, managerSettings),
                 TrainingTopology.ParameterServerName);
             var psProxy = system.ActorOf(ClusterSingletonProxy.Props($"/user/{TrainingTopology.ParameterServerName}",
                 ClusterSingletonProxySettings.Create(system).WithRole("ps")), ParameterServerProxyName);

@@ -48,14 +48,17 @@ public static class LocalMode
     }
 
     public static async Task<TrainingCompleted> RunAsync(TrainingJob job, int workers, IJobDataLoader loader,
-        Action<object>? onEvent = null, string? resumeFrom = null, string logLevel = "WARNING", CancellationToken cancel = default)
+        Action<object>? onEvent = null, string? resumeFrom = null, string logLevel = "WARNING", CancellationToken cancel = default,
+        int? parameterServerThreads = null)
     {
         if (workers < 1) throw new ArgumentException($"workers must be >= 1 (got {workers})");
         job.Validate();
         using var system = ActorSystem.Create("disttrain-local", Configuration(logLevel));
         try
         {
-            var (_, coordinator) = TrainingTopology.StartServer(system, new CoordinatorSettings(MinimumWorkers: workers));
+            var (_, coordinator) = TrainingTopology.StartServer(system, new CoordinatorSettings(MinimumWorkers: workers), 
+                // The workers wait while the parameter server averages and steps: it borrows their cores.
+                parameterServerThreads: parameterServerThreads ?? Math.Min(workers, Environment.ProcessorCount));
             TrainingTopology.StartWorkers(system, workers, loader, coordinator);
             var task = TrainingTopology.RunJob(system, coordinator, job, resumeFrom, onEvent);
             await using (cancel.Register(() => system.Terminate()))

@@ -16,7 +16,8 @@ public static class TrainingTopology
     public const string ParameterServerName = "parameter-server";
     public const string CoordinatorName = "coordinator";
 
-    public static Props ParameterServerProps() => ParameterServerActor.Props();
+    /// <param name="threads">Threads the parameter server averages and steps on (see <see cref="ParameterServerActor"/>).</param>
+    public static Props ParameterServerProps(int threads = 1) => ParameterServerActor.Props(threads);
 
     public static Props CoordinatorProps(IActorRef parameterServer, CoordinatorSettings settings) => CoordinatorActor.Props(parameterServer, settings);
 
@@ -24,9 +25,10 @@ public static class TrainingTopology
         WorkerActor.Props(workerId, loader, coordinator, announceEvery);
 
     /// <summary>Parameter server and coordinator in one ActorSystem (local mode, tests).</summary>
-    public static (IActorRef ParameterServer, IActorRef Coordinator) StartServer(IActorRefFactory system, CoordinatorSettings settings)
+    public static (IActorRef ParameterServer, IActorRef Coordinator) StartServer(IActorRefFactory system, CoordinatorSettings settings,
+        int parameterServerThreads = 1)
     {
-        var ps = system.ActorOf(ParameterServerProps(), ParameterServerName);
+        var ps = system.ActorOf(ParameterServerProps(parameterServerThreads), ParameterServerName);
         var coordinator = system.ActorOf(CoordinatorProps(ps, settings), CoordinatorName);
         return (ps, coordinator);
     }

@@ -1,3 +1,4 @@
+using DistTrain.Core.Kernels;
 using DistTrain.Core.Training;
 
 namespace DistTrain.Cluster.State;
@@ -30,6 +31,8 @@ public sealed class GradientAggregator
     private readonly int _parameterCount;
     private float[]?[] _slots = [];
     private bool[] _dropped = [];
+    private BatchResult[] _results = [];
+    private readonly List<int> _droppedAtCompletion = [];
     private int _received;
 
     public GradientAggregator(int parameterCount) => _parameterCount = parameterCount;
@@ -65,6 +68,7 @@ public sealed class GradientAggregator
         {
             _slots = new float[]?[shardCount];
             _dropped = new bool[shardCount];
+            _results = new BatchResult[shardCount];
         }
         Array.Clear(_slots);
         Array.Clear(_dropped);
@@ -86,54 +90,112 @@ public sealed class GradientAggregator
         if ((uint)shardIndex >= (uint)ShardCount) return ContributionOutcome.UnknownShard;
         if (_slots[shardIndex] is not null || _dropped[shardIndex]) return ContributionOutcome.Duplicate;
         if (gradientSum.Length != _parameterCount) return ContributionOutcome.WrongSize;
-        if (!double.IsFinite(lossSum) || !GradientMath.AllFinite(gradientSum))
+        if (!double.IsFinite(lossSum))
         {
             // Answered, but never averaged: a NaN or infinity must not reach the parameters.
-            _dropped[shardIndex] = true;
-            DroppedShards++;
+            Drop(shardIndex);
             return ContributionOutcome.NonFinite;
         }
+        // The gradient's own values are checked when the step completes, in the same pass that sums them
+        // (a sum is finite only if every term is): one read of each gradient instead of two.
         _slots[shardIndex] = gradientSum;
+        _results[shardIndex] = new BatchResult(samples, lossSum, correct);
         _received++;
-        Totals += new BatchResult(samples, lossSum, correct);
+        Totals += _results[shardIndex];
         return ContributionOutcome.Accepted;
     }
 
+    private void Drop(int shardIndex)
+    {
+        _dropped[shardIndex] = true;
+        DroppedShards++;
+    }
+
     /// <summary>
-    /// Writes Σ gradientSum / Σ samples over the shards that were accepted into <paramref name="mean"/> and
-    /// ends the step. Returns false, leaving <paramref name="mean"/> untouched, when every shard was
-    /// dropped as non-finite: then there is nothing to apply.
+    /// Shards whose gradient held a NaN or infinity, found when the step completed (they are dropped and
+    /// counted in <see cref="DroppedShards"/>; a non-finite loss is refused on arrival instead).
     /// </summary>
-    public bool CompleteInto(Span<float> mean)
+    public IReadOnlyList<int> DroppedAtCompletion => _droppedAtCompletion;
+
+    /// <summary>
+    /// Writes Σ gradientSum / Σ samples over the shards that were accepted into <paramref name="mean"/>, then
+    /// calls <paramref name="apply"/>(start, length) over the whole buffer (the optimizer), and ends the step.
+    /// A shard whose gradient holds a NaN or infinity is dropped here (listed in <see cref="DroppedAtCompletion"/>)
+    /// and the others are averaged. Returns false, without calling <paramref name="apply"/> (<paramref name="mean"/> then holds
+    /// no defined values), when nothing finite is left to apply. Both passes run on the ranges of <paramref name="team"/> in parallel
+    /// (on the caller when null), the second only after every range of the first was checked finite; the
+    /// result is the same bits for any team.
+    /// </summary>
+    public bool CompleteInto(float[] mean, WorkTeam? team = null, Action<int, int>? apply = null)
     {
         if (!IsComplete) throw new InvalidOperationException($"Step {Step} of version {Version} has {_received + DroppedShards} of {ShardCount} shards; it cannot be averaged yet.");
+        ArgumentNullException.ThrowIfNull(mean);
         if (mean.Length != _parameterCount) throw new ArgumentException($"mean buffer has {mean.Length} values; {_parameterCount} expected");
-        var applied = _received > 0;
-        if (applied)
-        {
-            // ((s0 + s1) + ... + sN) * (1/n) over the accepted shards in shard order, fused into as few passes as possible.
-            var inv = 1f / Totals.Samples;
-            int first = -1, last = -1;
-            for (var i = 0; i < ShardCount; i++)
-            {
-                if (_slots[i] is null) continue;
-                if (first < 0) first = i;
-                last = i;
-            }
-            if (first == last)
-            {
-                GradientMath.ScaleInto(mean, _slots[first], inv);
-            }
-            else
-            {
-                _slots[first]!.CopyTo(mean);
-                for (var i = first + 1; i < last; i++)
-                    if (_slots[i] is { } g) GradientMath.Add(mean, g);
-                GradientMath.AddThenScale(mean, _slots[last], inv);
-            }
-        }
+        _droppedAtCompletion.Clear();
         InProgress = false;
-        return applied;
+        if (_received == 0) return false;
+        if (WorkTeam.Run(team, _parameterCount, (start, length) => Average(mean, start, length), apply)) return true;
+        // Rare path: find the shards with non-finite values, drop them and average the rest.
+        for (var i = 0; i < ShardCount; i++)
+        {
+            if (_slots[i] is not { } g || GradientMath.AllFinite(g)) continue;
+            _slots[i] = null;
+            _received--;
+            Drop(i);
+            _droppedAtCompletion.Add(i);
+        }
+        RecountTotals();
+        if (_received > 0 && Average(mean, 0, _parameterCount))
+        {
+            apply?.Invoke(0, _parameterCount);
+            return true;
+        }
+        // Every term finite but the sum overflowed: nothing of this step can be applied.
+        for (var i = 0; i < ShardCount; i++)
+        {
+            if (_slots[i] is null) continue;
+            _slots[i] = null;
+            _received--;
+            Drop(i);
+            _droppedAtCompletion.Add(i);
+        }
+        RecountTotals();
+        return false;
+    }
+
+    private void RecountTotals()
+    {
+        Totals = default;
+        for (var i = 0; i < ShardCount; i++) if (_slots[i] is not null) Totals += _results[i];
+    }
+
+    /// <summary>
+    /// mean[start..+length] = ((s0 + s1) + ... + sN) * (1/n) over the accepted shards in shard order, in as
+    /// few passes as possible; false when the result holds a NaN or infinity.
+    /// </summary>
+    private bool Average(float[] meanBuffer, int start, int length)
+    {
+        var mean = meanBuffer.AsSpan(start, length);
+        var inv = 1f / Totals.Samples;
+        int first = -1, last = -1;
+        for (var i = 0; i < ShardCount; i++)
+        {
+            if (_slots[i] is null) continue;
+            if (first < 0) first = i;
+            last = i;
+        }
+        if (first == last)
+        {
+            GradientMath.ScaleInto(mean, _slots[first].AsSpan(start, length), inv);
+        }
+        else
+        {
+            _slots[first].AsSpan(start, length).CopyTo(mean);
+            for (var i = first + 1; i < last; i++)
+                if (_slots[i] is { } g) GradientMath.Add(mean, g.AsSpan(start, length));
+            GradientMath.AddThenScale(mean, _slots[last].AsSpan(start, length), inv);
+        }
+        return GradientMath.AllFinite(mean);
     }
 
     /// <summary>

@@ -20,10 +20,10 @@ public sealed class Adadelta : Optimizer
 
     protected override float[][] StateBuffers => [_squareAvg, _accDelta];
 
-    protected override void Apply(Span<float> p, ReadOnlySpan<float> grad, float lr)
+    protected override void Apply(Span<float> p, ReadOnlySpan<float> grad, float lr, int offset)
     {
         var rho = Spec.Rho; var c = _oneMinusRho; var eps = Spec.EffectiveEpsilon; var wd = Spec.WeightDecay;
-        var sq = _squareAvg.AsSpan(); var acc = _accDelta.AsSpan();
+        var sq = _squareAvg.AsSpan(offset, p.Length); var acc = _accDelta.AsSpan(offset, p.Length);
         for (var i = 0; i < p.Length; i++)
         {
             var g = grad[i] + wd * p[i];

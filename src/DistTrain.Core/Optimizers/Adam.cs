@@ -29,7 +29,7 @@ public sealed class Adam : Optimizer
 
     protected override float[][] StateBuffers => [_m, _v];
 
-    protected override void Apply(Span<float> p, ReadOnlySpan<float> grad, float lr)
+    protected override void Apply(Span<float> p, ReadOnlySpan<float> grad, float lr, int offset)
     {
         var b1 = Spec.Beta1; var b2 = Spec.Beta2; var eps = Spec.EffectiveEpsilon; var wd = Spec.WeightDecay;
         var c1 = _oneMinusBeta1; var c2 = _oneMinusBeta2;
@@ -38,7 +38,7 @@ public sealed class Adam : Optimizer
         var bc2 = 1.0 - Math.Pow(_beta2, t);
         var stepSize = (float)(lr / bc1);
         var sqrtBc2 = (float)Math.Sqrt(bc2);
-        var m = _m.AsSpan(); var v = _v.AsSpan();
+        var m = _m.AsSpan(offset, p.Length); var v = _v.AsSpan(offset, p.Length);
         var i = 0;
         if (Vector256.IsHardwareAccelerated)
         {

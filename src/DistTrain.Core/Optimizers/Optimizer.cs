@@ -1,3 +1,5 @@
+using DistTrain.Core.Kernels;
+
 namespace DistTrain.Core.Optimizers;
 
 /// <summary>
@@ -30,11 +32,52 @@ public abstract class Optimizer
     {
         if (parameters.Length != ParameterCount || gradients.Length != ParameterCount)
             throw new ArgumentException($"Optimizer was built for {ParameterCount} parameters but got {parameters.Length} parameters and {gradients.Length} gradients.");
-        Apply(parameters, gradients, CurrentLearningRate);
+        Apply(parameters, gradients, CurrentLearningRate, 0);
         StepCount++;
     }
 
-    protected abstract void Apply(Span<float> parameters, ReadOnlySpan<float> gradients, float learningRate);
+    /// <summary>
+    /// The same update as <see cref="Step(Span{float}, ReadOnlySpan{float})"/>, computed on the ranges of a
+    /// <see cref="WorkTeam"/> in parallel (serially when <paramref name="team"/> is null). Every optimizer here
+    /// is element-wise, so the result is bit-identical to the single-threaded step for any team.
+    /// </summary>
+    public void Step(float[] parameters, float[] gradients, WorkTeam? team)
+    {
+        CheckLengths(parameters, gradients);
+        if (team is null) Apply(parameters, gradients, CurrentLearningRate, 0);
+        else team.Run(ParameterCount, (start, length) => ApplyRange(parameters, gradients, start, length));
+        CompleteStep();
+    }
+
+    /// <summary>
+    /// One range of the current step's update (parameters and state elements [start, start + length)), at
+    /// the current step's learning rate; ranges may run on several threads at once. After every range of
+    /// the buffer has been applied exactly once, call <see cref="CompleteStep"/> once.
+    /// </summary>
+    public void ApplyRange(float[] parameters, float[] gradients, int start, int length)
+    {
+        CheckLengths(parameters, gradients);
+        if ((uint)start > (uint)ParameterCount || (uint)length > (uint)(ParameterCount - start))
+            throw new ArgumentOutOfRangeException(nameof(length), $"range [{start}, {start + length}) is outside the {ParameterCount} parameters");
+        Apply(parameters.AsSpan(start, length), gradients.AsSpan(start, length), CurrentLearningRate, start);
+    }
+
+    /// <summary>Ends a step applied with <see cref="ApplyRange"/>: the step count (bias corrections, schedule) advances.</summary>
+    public void CompleteStep() => StepCount++;
+
+    private void CheckLengths(float[] parameters, float[] gradients)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(gradients);
+        if (parameters.Length != ParameterCount || gradients.Length != ParameterCount)
+            throw new ArgumentException($"Optimizer was built for {ParameterCount} parameters but got {parameters.Length} parameters and {gradients.Length} gradients.");
+    }
+
+    /// <summary>
+    /// Updates <paramref name="parameters"/> (the range starting at element <paramref name="offset"/> of the
+    /// whole buffer; the optimizer's state buffers are indexed from there) and does not advance the step count.
+    /// </summary>
+    protected abstract void Apply(Span<float> parameters, ReadOnlySpan<float> gradients, float learningRate, int offset);
 
     protected abstract float[][] StateBuffers { get; }
 

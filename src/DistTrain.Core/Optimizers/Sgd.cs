@@ -13,7 +13,7 @@ public sealed class Sgd : Optimizer
 
     protected override float[][] StateBuffers => _momentum.Length > 0 ? [_momentum] : [];
 
-    protected override void Apply(Span<float> p, ReadOnlySpan<float> grad, float lr)
+    protected override void Apply(Span<float> p, ReadOnlySpan<float> grad, float lr, int offset)
     {
         var wd = Spec.WeightDecay;
         var mu = Spec.Momentum;
@@ -22,7 +22,7 @@ public sealed class Sgd : Optimizer
             for (var i = 0; i < p.Length; i++) p[i] -= lr * (grad[i] + wd * p[i]);
             return;
         }
-        var buf = _momentum.AsSpan();
+        var buf = _momentum.AsSpan(offset, p.Length);
         var first = StepCount == 0;
         var nesterov = Spec.Nesterov;
         for (var i = 0; i < p.Length; i++)

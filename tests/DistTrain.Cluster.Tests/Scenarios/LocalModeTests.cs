@@ -1,6 +1,7 @@
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Protocol;
+using DistTrain.Core.Layers;
 using DistTrain.Core.Losses;
 using DistTrain.Core.Models;
 using DistTrain.Core.Optimizers;
@@ -22,12 +23,13 @@ public class LocalModeTests
         return model.Parameters;
     }
 
-    private static async Task<float[]> TrainLocal(TrainingJob job, int workers)
+    private static async Task<float[]> TrainLocal(TrainingJob job, int workers, int? parameterServerThreads = null)
     {
         var dir = Directory.CreateTempSubdirectory("disttrain-test-");
         try
         {
-            var done = await LocalMode.RunAsync(job with { OutputDirectory = dir.FullName }, workers, new BlobLoader());
+            var done = await LocalMode.RunAsync(job with { OutputDirectory = dir.FullName }, workers, new BlobLoader(),
+                parameterServerThreads: parameterServerThreads);
             var ck = Core.Checkpoints.CheckpointFile.Read(done.CheckpointPath!);
             Assert.Equal(ParameterServerSha(ck.Parameters), done.ParametersSha256);
             return ck.Parameters;
@@ -62,6 +64,28 @@ public class LocalModeTests
         var init = new Model(job.Model);
         init.InitializeParameters(job.Seed);
         Assert.Contains(Enumerable.Range(0, expected.Length), i => Math.Abs(init.Parameters[i] - expected[i]) > 1e-2);
+    }
+
+    [Fact]
+    public async Task A_parameter_server_on_several_threads_steps_to_the_same_bits_as_on_one()
+    {
+        // 68,611 parameters: enough for the parameter server's team to split its passes into two or three ranges.
+        var wide = new ModelSpec([4],
+        [
+            new DenseSpec(512), new ActivationSpec(ActivationKind.ReLU),
+            new DenseSpec(128), new ActivationSpec(ActivationKind.ReLU),
+            new DenseSpec(3, Initializer.Glorot),
+        ]);
+        var job = TestJobs.Blobs(epochs: 2, batch: 50) with { Model = wide, JobId = "wide" };
+        Assert.True(Core.Kernels.WorkTeam.RangeCount(new Model(wide).ParameterCount, 2) == 2, "the model must be wide enough to split");
+        var one = await TrainLocal(job, workers: 2, parameterServerThreads: 1);
+        var two = await TrainLocal(job, workers: 2, parameterServerThreads: 2);
+        var three = await TrainLocal(job, workers: 2, parameterServerThreads: 3);
+        Assert.Equal(ParameterServerSha(one), ParameterServerSha(two));
+        Assert.Equal(ParameterServerSha(one), ParameterServerSha(three));
+        var init = new Model(wide);
+        init.InitializeParameters(job.Seed);
+        Assert.True(init.Parameters.Zip(two).Count(p => Math.Abs(p.First - p.Second) > 1e-3) > 1000, "training moved the parameters");
     }
 
     [Fact]

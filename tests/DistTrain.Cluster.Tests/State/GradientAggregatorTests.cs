@@ -1,4 +1,5 @@
 using DistTrain.Cluster.State;
+using DistTrain.Core.Kernels;
 
 namespace DistTrain.Cluster.Tests.State;
 
@@ -57,16 +58,13 @@ public class GradientAggregatorTests
         Assert.Equal(2, agg.Totals.Samples);
     }
 
-    [Theory]
-    [InlineData(float.NaN, 0.5)]
-    [InlineData(float.PositiveInfinity, 0.5)]
-    [InlineData(1f, double.NaN)]
-    public void A_non_finite_shard_is_dropped_and_the_step_averages_the_others(float bad, double badLoss)
+    [Fact]
+    public void A_non_finite_loss_is_refused_on_arrival_and_the_step_averages_the_others()
     {
         var agg = new GradientAggregator(2);
         agg.Begin(0, 1, 0, 0, shardCount: 3);
         Assert.Equal(ContributionOutcome.Accepted, agg.Add(0, 1, 0, [3f, 6f], 3, 1.0, 2));
-        Assert.Equal(ContributionOutcome.NonFinite, agg.Add(0, 1, 1, [bad, 1f], 5, badLoss, 5));
+        Assert.Equal(ContributionOutcome.NonFinite, agg.Add(0, 1, 1, [1f, 1f], 5, double.NaN, 5));
         Assert.Equal(ContributionOutcome.Duplicate, agg.Add(0, 1, 1, [1f, 1f], 5, 0.1, 5));
         Assert.False(agg.IsComplete);
         Assert.Equal(ContributionOutcome.Accepted, agg.Add(0, 1, 2, [1f, 2f], 1, 0.5, 1));
@@ -76,6 +74,41 @@ public class GradientAggregatorTests
         Assert.True(agg.CompleteInto(mean));
         Assert.Equal([1f, 2f], mean); // (3+1)/4, (6+2)/4: the dropped shard's 5 samples are not counted
         Assert.Equal(4, agg.Totals.Samples);
+        Assert.Empty(agg.DroppedAtCompletion);
+    }
+
+    [Theory]
+    [InlineData(float.NaN, 1)]
+    [InlineData(float.PositiveInfinity, 1)]
+    [InlineData(float.NegativeInfinity, 1)]
+    [InlineData(float.NaN, 2)]
+    [InlineData(float.PositiveInfinity, 2)]
+    public void A_non_finite_gradient_is_dropped_at_completion_and_the_step_averages_the_others(float bad, int threads)
+    {
+        // Long enough for a two-thread team to split it; the bad value sits in the second range.
+        const int n = 3 * WorkTeam.MinimumRange;
+        var agg = new GradientAggregator(n);
+        agg.Begin(0, 1, 0, 0, shardCount: 3);
+        var a = Enumerable.Repeat(3f, n).ToArray();
+        var b = Enumerable.Repeat(1f, n).ToArray();
+        b[n - 5] = bad;
+        var c = Enumerable.Repeat(1f, n).ToArray();
+        Assert.Equal(ContributionOutcome.Accepted, agg.Add(0, 1, 0, a, 3, 1.0, 2));
+        Assert.Equal(ContributionOutcome.Accepted, agg.Add(0, 1, 1, b, 5, 0.5, 5)); // checked when the step completes
+        Assert.Equal(ContributionOutcome.Accepted, agg.Add(0, 1, 2, c, 1, 0.5, 1));
+        Assert.True(agg.IsComplete);
+        using var team = new WorkTeam(threads);
+        var applied = new int[n];
+        var mean = new float[n];
+        Assert.True(agg.CompleteInto(mean, team, (start, length) => { for (var i = start; i < start + length; i++) applied[i]++; }));
+        Assert.All(mean, m => Assert.Equal(1f, m)); // (3 + 1) / 4: shard 1's 5 samples are not counted
+        Assert.All(applied, x => Assert.Equal(1, x)); // applied once everywhere, after the bad shard was taken out
+        Assert.Equal(1, agg.DroppedShards);
+        Assert.Equal([1], agg.DroppedAtCompletion);
+        Assert.Equal(4, agg.Totals.Samples);
+        Assert.Equal(1.5, agg.Totals.LossSum, 12);
+        Assert.False(agg.IsAccepted(1));
+        Assert.True(agg.IsAccepted(0));
     }
 
     [Fact]
@@ -86,10 +119,47 @@ public class GradientAggregatorTests
         agg.Add(0, 1, 0, [float.NaN, 0f], 1, 0.1, 0);
         agg.Add(0, 1, 1, [0f, float.NegativeInfinity], 1, 0.1, 0);
         Assert.True(agg.IsComplete);
-        var mean = new float[] { 7f, 7f };
-        Assert.False(agg.CompleteInto(mean));
-        Assert.Equal([7f, 7f], mean);
+        var calls = 0;
+        Assert.False(agg.CompleteInto(new float[2], apply: (_, _) => calls++));
+        Assert.Equal(0, calls);
+        Assert.Equal(2, agg.DroppedShards);
+        Assert.Equal([0, 1], agg.DroppedAtCompletion);
         Assert.False(agg.InProgress);
+    }
+
+    [Fact]
+    public void A_sum_that_overflows_applies_nothing()
+    {
+        var agg = new GradientAggregator(1);
+        agg.Begin(0, 1, 0, 0, shardCount: 2);
+        agg.Add(0, 1, 0, [float.MaxValue], 1, 0.1, 0);
+        agg.Add(0, 1, 1, [float.MaxValue], 1, 0.1, 0);
+        var calls = 0;
+        Assert.False(agg.CompleteInto(new float[1], apply: (_, _) => calls++));
+        Assert.Equal(0, calls);
+        Assert.Equal(2, agg.DroppedShards);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void A_team_averages_to_the_same_bits_as_one_thread(int threads)
+    {
+        var rng = new Random(11);
+        const int n = 100_003;
+        var shards = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble() * 2f - 1f).ToArray()).ToArray();
+        float[] Run(WorkTeam? team)
+        {
+            var agg = new GradientAggregator(n);
+            agg.Begin(0, 1, 0, 0, 3);
+            for (var i = 0; i < 3; i++) agg.Add(0, 1, i, shards[i], 7 + i, 1, 1);
+            var m = new float[n];
+            Assert.True(agg.CompleteInto(m, team));
+            return m;
+        }
+        using var t = new WorkTeam(threads);
+        Assert.Equal(Run(null), Run(t));
     }
 
     [Fact]
