@@ -83,7 +83,8 @@ public sealed class FeatureDataLoader(IJobDataLoader inner, ResNet18Options? opt
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"resnet18 features v1 (BGR 0..255 minus mean image, 224x224)\n{imagesFingerprint}\n{modelHash}")));
 
     /// <summary>Runs a split's images through the extractor in chunks (bounded memory) → N × 512 features.</summary>
-    private static FeatureDataset Featurize(ResNet18Features fx, IDataset images)
+    /// <summary>ResNet-18 features of every image of <paramref name="images"/> (inference preprocessing, no augmentation), labels kept.</summary>
+    public static FeatureDataset Featurize(ResNet18Features fx, IDataset images)
     {
         var shape = images.SampleShape;
         if (shape.Rank != 3) throw new ArgumentException($"feature extraction needs images (C, H, W), found samples of shape {shape}");

@@ -17,10 +17,31 @@ public static class ImageFolder
 
     public static ImageDataset Load(string folder, int size, int channels)
     {
+        Check(size, channels);
+        var (classes, files) = List(folder);
+        return Decode(files, size, channels, classes, folder);
+    }
+
+    /// <summary>
+    /// Single image files (PNG or JPEG), decoded exactly as <see cref="Load"/> decodes a folder's images
+    /// (what <c>disttrain predict --image</c> feeds a model); every label is 0 of <paramref name="classNames"/>.
+    /// </summary>
+    public static ImageDataset LoadFiles(IReadOnlyList<string> paths, int size, int channels, IReadOnlyList<string> classNames)
+    {
+        Check(size, channels);
+        foreach (var p in paths)
+            if (!File.Exists(p)) throw new FileNotFoundException($"image file {p} does not exist", p);
+        return Decode([.. paths.Select(p => (p, 0))], size, channels, classNames, string.Join(", ", paths));
+    }
+
+    private static void Check(int size, int channels)
+    {
         if (channels != 1 && channels != 3) throw new ArgumentException($"images are loaded with 1 (grey) or 3 (RGB) channels, not {channels}");
         if (size < 8 || size > 1024) throw new ArgumentException($"image size must be in 8..1024 pixels (got {size})");
-        var (classes, files) = List(folder);
+    }
 
+    private static ImageDataset Decode(List<(string Path, int Label)> files, int size, int channels, IReadOnlyList<string> classes, string source)
+    {
         var plane = size * size;
         var pixels = new byte[(long)files.Count * channels * plane];
         var labels = new int[files.Count];
@@ -53,7 +74,7 @@ public static class ImageFolder
                 for (var p = 0; p < plane; p++) dst[p] = (byte)Math.Clamp(MathF.Round(resized[p] * 255f), 0f, 255f);
             }
         }
-        return new ImageDataset(pixels, files.Count, channels, size, size, labels, classes, folder);
+        return new ImageDataset(pixels, files.Count, channels, size, size, labels, classes, source);
     }
 
     /// <summary>The class names (sub-folders holding at least one image) of an image folder, in label order.</summary>

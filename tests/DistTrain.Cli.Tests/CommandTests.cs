@@ -77,6 +77,65 @@ public class CommandTests
     }
 
     [Fact]
+    public async Task Predict_an_image_file_gives_the_probabilities_of_the_same_image_in_the_dataset()
+    {
+        using var tmp = new TempFolder();
+        var (trainExit, _, trainErr) = await Run("train", "--preset", "shapes-cnn", "--epochs", "1", "--count", "600", "--workers", "1", "--out", tmp.Path);
+        Assert.True(trainExit == 0, trainErr);
+        var ckPath = tmp.File("checkpoint.dtck");
+        var ck = Core.Checkpoints.CheckpointFile.Read(ckPath);
+        var job = Cluster.Jobs.JobMetadata.FromCheckpoint(ck, ckPath);
+        var test = new Cluster.Jobs.PresetDataLoader().Load(job).Test;
+        var shape = test.SampleShape; // (1, 20, 20)
+        var model = new Core.Models.Model(ck.Spec);
+        ck.Parameters.CopyTo(model.Parameters, 0);
+        var loss = Core.Losses.Loss.Create(ck.Metadata.Loss);
+
+        var files = new List<string>();
+        var expected = new List<float[]>();
+        for (var id = 0; id < 3; id++)
+        {
+            // The dataset's image as a grey PNG (R = G = B = the pixel), then the model's probabilities for it in memory.
+            var x = new float[shape.Size];
+            test.CopyInputs([id], x, Core.Layers.BatchContext.Inference(1));
+            using var bitmap = new SkiaSharp.SKBitmap(shape[2], shape[1]);
+            for (var r = 0; r < shape[1]; r++)
+            for (var c = 0; c < shape[2]; c++)
+            {
+                var v = (byte)Math.Round(x[r * shape[2] + c] * 255f);
+                bitmap.SetPixel(c, r, new SkiaSharp.SKColor(v, v, v));
+            }
+            var file = tmp.File($"shape-{id}.png");
+            using (var data = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100))
+                File.WriteAllBytes(file, data.ToArray());
+            files.Add(file);
+            var probs = new float[3];
+            loss.ToProbabilities(model.Forward(x, Core.Layers.BatchContext.Inference(1)), probs, 1, 3);
+            expected.Add(probs);
+        }
+
+        var (exit, output, err) = await Run(["predict", "--checkpoint", ckPath, .. files.SelectMany(f => new[] { "--image", f })]);
+        Assert.True(exit == 0, err);
+        var lines = output.Trim().Split('\n');
+        Assert.Equal(3, lines.Length);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.StartsWith(files[i], lines[i]);
+            var printed = lines[i].Split("= [")[2].Split(']')[0].Split(", ").Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            for (var k = 0; k < 3; k++) Assert.Equal(expected[i][k], printed[k], 4);
+            Assert.EndsWith($"-> {ck.Metadata.ClassNames[Core.Losses.Loss.ArgMax(expected[i])]}", lines[i].Trim());
+        }
+
+        var (badExit, _, badErr) = await Run("predict", "--checkpoint", ckPath, "--image", tmp.File("missing.png"));
+        Assert.Equal(2, badExit);
+        Assert.Contains("missing.png: no such file", badErr);
+        File.WriteAllText(tmp.File("not-an-image.png"), "hello");
+        (badExit, _, badErr) = await Run("predict", "--checkpoint", ckPath, "--image", tmp.File("not-an-image.png"));
+        Assert.Equal(2, badExit);
+        Assert.Contains("not-an-image.png", badErr);
+    }
+
+    [Fact]
     public async Task Resuming_from_a_checkpoint_gives_the_parameters_of_the_uninterrupted_run()
     {
         using var full = new TempFolder();
