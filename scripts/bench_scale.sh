@@ -4,10 +4,12 @@
 # so there is no added delay or loss: DESIGN.md §7). Needs root (ip netns, tc).
 #
 #   sudo bash scripts/bench_scale.sh                    # N = 4 and 8, links 1gbit and 100mbit, W2, 1 epoch, 10000 images
-#   sudo bash scripts/bench_scale.sh --workers "4" --rates "100mbit" --limit 2560
+#   sudo bash scripts/bench_scale.sh --workers "4" --rates "100mbit" --limit 2560 --configs "sync fp16"
 #
 # Options: --workers "N ..." (4 8), --rates "RATE ..." (1gbit 100mbit; tc rate syntax), --epochs E (1),
-# --limit N (10000 training images; 0 = all), --timeout S (900 per job), --out FILE (docs/benchmarks-scale-latest.md).
+# --limit N (10000 training images; 0 = all), --configs "C ..." (sync fp16 local-sgd: synchronous, fp16
+# gradients with error feedback, local SGD averaging every 4 steps), --timeout S (900 per job),
+# --out FILE (docs/benchmarks-scale-latest.md).
 #
 # Topology: bridge dps-br0 (10.79.0.1/24); namespace dps-ps (10.79.0.10) runs `disttrain node --roles seed,ps`
 # and namespaces dps-w1..dps-wN (10.79.0.21..) run one `disttrain node --roles worker` each (1 worker actor,
@@ -15,9 +17,8 @@
 # sends) and on the bridge-side veth (what it receives), so every node sits behind a RATE port of a switch.
 # The job is the W2 MLP of `DistTrain.Benchmarks train --job-json` (global batch 128 split over the workers).
 #
-# Prints one table row per (workers, rate, compression) with samples/s and the test accuracy from the ps node's
-# summary.json. fp16 compression and local SGD are job options another branch adds; until they are on main
-# their columns print "n/a". Everything it creates (namespaces, bridge, processes, an iptables FORWARD rule
+# Prints one table row per (workers, rate) with samples/s and the test accuracy from the ps node's summary.json
+# for each communication configuration side by side. Everything it creates (namespaces, bridge, processes, an iptables FORWARD rule
 # when one was needed) is removed when it ends, fails or is interrupted.
 set -euo pipefail
 
@@ -30,6 +31,7 @@ EPOCHS=1
 LIMIT=10000
 JOB_TIMEOUT=900
 OUT="docs/benchmarks-scale-latest.md"
+CONFIGS="sync fp16 local-sgd"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --workers) WORKERS="$2"; shift 2 ;;
@@ -38,6 +40,7 @@ while [[ $# -gt 0 ]]; do
     --limit) LIMIT="$2"; shift 2 ;;
     --timeout) JOB_TIMEOUT="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
+    --configs) CONFIGS="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/{/^set -euo/d; s/^# \{0,1\}//; p}' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "bench_scale.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
@@ -115,20 +118,34 @@ JOB="$WORK/job.json"
 args=(--workload mlp --epochs "$EPOCHS")
 (( LIMIT > 0 )) && args+=(--limit "$LIMIT")
 "$BIN" train "${args[@]}" --job-json >"$JOB"
-# fp16 compression / local SGD are job options of another branch (not on main when this was written): their
-# columns print n/a. Add the runs here once `train --job-json` can emit such a job.
-FP16_KEY=""
+# One job file per communication configuration: the same job with its "communication" block.
+for config in $CONFIGS; do
+  case "$config" in
+    sync) comm='null' ;;
+    fp16) comm='{"mode": "sync", "compression": "fp16"}' ;;
+    local-sgd) comm='{"mode": "local_sgd", "local_steps": 4}' ;;
+    *) echo "bench_scale.sh: unknown configuration '$config' (sync, fp16, local-sgd)" >&2; exit 2 ;;
+  esac
+  /usr/bin/python3 - "$JOB" "$WORK/job-$config.json" "$comm" "$config" <<'PYEOF'
+import json, sys
+src, dst, comm, name = sys.argv[1:]
+job = json.load(open(src))
+job["communication"] = json.loads(comm)
+job["job_id"] = f"{job['job_id']}-{name}"
+json.dump(job, open(dst, "w"), indent=1)
+PYEOF
+done
 
 RAW="$WORK/raw.jsonl"
 : >"$RAW"
-run_one() {  # WORKERS RATE -> one JSON line on $RAW, or a null result
-  local n=$1 rate=$2 dir="$WORK/run-$1-$2" seed ps i pids=() deadline rc=0
+run_one() {  # WORKERS RATE CONFIG -> one JSON line on $RAW, or a null result
+  local n=$1 rate=$2 config=$3 dir="$WORK/run-$1-$2-$3" seed ps i pids=() deadline rc=0
   mkdir -p "$dir/out"
   shape 0 dps-ps "$rate"
   for ((i = 1; i <= n; i++)); do shape "$i" "dps-w$i" "$rate"; done
   seed="akka.tcp://disttrain@10.79.0.10:4053"
   ip netns exec dps-ps env DISTTRAIN_BLAS_THREADS=1 OPENBLAS_NUM_THREADS=1 dotnet "$DLL" node --roles seed,ps --host 10.79.0.10 --port 4053 \
-    --seeds "$seed" --min-workers "$n" --job "$JOB" --out "$dir/out" --log-level INFO >"$dir/ps.log" 2>&1 &
+    --seeds "$seed" --min-workers "$n" --job "$WORK/job-$config.json" --out "$dir/out" --log-level INFO >"$dir/ps.log" 2>&1 &
   ps=$!; PIDS+=("$ps")
   deadline=$((SECONDS + 90))
   until grep -q 'node up: ' "$dir/ps.log"; do
@@ -152,44 +169,54 @@ run_one() {  # WORKERS RATE -> one JSON line on $RAW, or a null result
   wait "$ps" || rc=$?
   for i in "${pids[@]}"; do kill -TERM "$i" 2>/dev/null || true; done
   for i in "${pids[@]}"; do wait "$i" 2>/dev/null || true; done
-  mkdir -p "$ROOT/out/bench-scale/logs/$n-$rate" && cp "$dir"/*.log "$ROOT/out/bench-scale/logs/$n-$rate/"
+  mkdir -p "$ROOT/out/bench-scale/logs/$n-$rate-$config" && cp "$dir"/*.log "$ROOT/out/bench-scale/logs/$n-$rate-$config/"
   local summary
   summary=$(find "$dir/out" -name summary.json | head -n 1)
   if (( rc != 0 )) || [[ -z $summary ]]; then
-    echo "#   run failed (exit $rc); logs in out/bench-scale/logs/$n-$rate" >&2
-    printf '{"workers": %d, "rate": "%s", "result": null}\n' "$n" "$rate" >>"$RAW"
+    echo "#   run failed (exit $rc); logs in out/bench-scale/logs/$n-$rate-$config" >&2
+    printf '{"workers": %d, "rate": "%s", "config": "%s", "result": null}\n' "$n" "$rate" "$config" >>"$RAW"
     return 0
   fi
   local connected
   connected=$(grep -c 'data plane: connected to' "$dir/ps.log" || true)
-  printf '{"workers": %d, "rate": "%s", "data_plane_connections_from_ps": %d, "result": %s}\n' "$n" "$rate" "$connected" "$(tr -d '\n' <"$summary")" >>"$RAW"
+  printf '{"workers": %d, "rate": "%s", "config": "%s", "data_plane_connections_from_ps": %d, "result": %s}\n' "$n" "$rate" "$config" "$connected" "$(tr -d '\n' <"$summary")" >>"$RAW"
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for n in $WORKERS; do
   for rate in $RATES; do
-    echo "# $n workers, $rate links" >&2
-    run_one "$n" "$rate"
+    for config in $CONFIGS; do
+      echo "# $n workers, $rate links, $config" >&2
+      run_one "$n" "$rate" "$config"
+    done
   done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 mkdir -p "$(dirname "$OUT")"
-/usr/bin/python3 - "$RAW" "$OUT" "$EPOCHS" "$LIMIT" "$LOAD_BEFORE" "$LOAD_AFTER" "$FP16_KEY" <<'PYEOF'
+/usr/bin/python3 - "$RAW" "$OUT" "$EPOCHS" "$LIMIT" "$LOAD_BEFORE" "$LOAD_AFTER" "$CONFIGS" <<'PYEOF'
 import json, sys, datetime
-raw, out, epochs, limit, before, after, fp16 = sys.argv[1:]
+raw, out, epochs, limit, before, after, configs = sys.argv[1:]
+configs = configs.split()
 rows = [json.loads(l) for l in open(raw) if l.strip()]
+head = "| workers | link | " + " | ".join(f"samples/s {c} | test accuracy {c}" for c in configs) + " |"
 lines = [f"W2 MLP, {epochs} epoch(s), {limit if limit != '0' else 60000} training images, global batch 128 over the workers, "
          f"tbf-shaped links both ways, 1 ps + N worker processes in network namespaces; {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}. "
-         f"Load average before: {before}; after: {after}.", "",
-         "| workers | link | samples/s | test accuracy | samples/s fp16 | test accuracy fp16 | ps data-plane connections |",
-         "|--:|---|--:|--:|--:|--:|--:|"]
+         f"Load average before: {before}; after: {after}. Configurations: sync = synchronous; fp16 = fp16 gradients with "
+         f"error feedback; local-sgd = local SGD, models averaged every 4 steps.", "",
+         head, "|--:|---|" + "--:|--:|" * len(configs)]
+keys = []
 for r in rows:
-    res = r["result"]
-    sps = f"{res['samples_per_second']:,.0f}" if res else "failed"
-    acc = f"{res['test_accuracy']:.4f}" if res else "failed"
-    na = "n/a"
-    lines.append(f"| {r['workers']} | {r['rate']} | {sps} | {acc} | {na} | {na} | {r.get('data_plane_connections_from_ps', 0)} |")
+    k = (r["workers"], r["rate"])
+    if k not in keys: keys.append(k)
+for k in keys:
+    cells = []
+    for c in configs:
+        r = next((x for x in rows if (x["workers"], x["rate"]) == k and x.get("config") == c), None)
+        res = r["result"] if r else None
+        cells.append(f"{res['samples_per_second']:,.0f}" if res else ("failed" if r else "not run"))
+        cells.append(f"{res['test_accuracy']:.4f}" if res else ("failed" if r else "not run"))
+    lines.append(f"| {k[0]} | {k[1]} | " + " | ".join(cells) + " |")
 lines += ["", "Raw results:", "", "```"] + [json.dumps(r) for r in rows] + ["```"]
 text = "\n".join(lines) + "\n"
 open(out, "w").write(text)
