@@ -163,8 +163,12 @@ public sealed class WorkTeam : IDisposable
                 if (!_disposed) _wake[index].Wait();
                 continue;
             }
+            var parts = Volatile.Read(ref _parts);
+            // A newer run may have started while this helper read: look again (a helper that takes part in
+            // a run is waited for, so a participant never sees a later run's fields here).
+            if (Volatile.Read(ref _generation) != generation) continue;
             seen = generation;
-            if (part >= _parts) continue;
+            if (part >= parts) continue;
             Part(part);
             Interlocked.Decrement(ref _pending);
         }

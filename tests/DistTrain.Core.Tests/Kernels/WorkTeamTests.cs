@@ -38,6 +38,25 @@ public class WorkTeamTests
     }
 
     [Fact]
+    public void Runs_of_different_lengths_in_a_row_each_cover_every_element_once()
+    {
+        // The number of ranges changes from run to run, so a helper that sits one run out must not take
+        // part in the next one twice.
+        using var team = new WorkTeam(4);
+        var rng = new Random(3);
+        for (var round = 0; round < 300; round++)
+        {
+            var length = rng.Next(0, 5 * WorkTeam.MinimumRange);
+            var hits = new int[length];
+            team.Run(length, (start, count) =>
+            {
+                for (var i = start; i < start + count; i++) hits[i]++;
+            });
+            Assert.True(hits.All(h => h == 1), $"round {round}, length {length}: some element was not covered exactly once");
+        }
+    }
+
+    [Fact]
     public void The_second_phase_runs_only_when_every_range_passed_the_first()
     {
         using var team = new WorkTeam(2);
