@@ -91,3 +91,35 @@ public sealed class ImageDatasetTests
         Assert.True(normalized.Pixels == data.Pixels);
     }
 }
+
+public class ImageDatasetConversionTests
+{
+    [Theory]
+    [InlineData(1, 28, 28, false)] // Fashion-MNIST: 784 pixels, a 16-pixel tail after the 32-pixel vectors
+    [InlineData(3, 4, 7, false)]   // 28-pixel planes, shorter than one vector: the table alone
+    [InlineData(3, 20, 20, true)]
+    [InlineData(1, 28, 28, true)]
+    public void Pixels_convert_to_exactly_the_scalar_formula(int channels, int height, int width, bool normalize)
+    {
+        var rng = new Random(channels * 100 + height);
+        const int count = 9;
+        var size = channels * height * width;
+        var pixels = new byte[count * size];
+        rng.NextBytes(pixels);
+        for (var b = 0; b < 256 && b < pixels.Length; b++) pixels[b] = (byte)b; // every byte value at least once
+        float[]? mean = normalize ? Enumerable.Range(0, channels).Select(c => 0.2f + 0.13f * c).ToArray() : null;
+        float[]? std = normalize ? Enumerable.Range(0, channels).Select(c => 0.3f + 0.07f * c).ToArray() : null;
+        var ds = new ImageDataset(pixels, count, channels, height, width, new int[count], ["a"], "test", mean, std);
+        var ids = new[] { 4, 0, 8, 3 };
+        var x = new float[ids.Length * size];
+        ds.CopyInputs(ids, x, BatchContext.Inference(ids.Length));
+        var plane = height * width;
+        for (var i = 0; i < ids.Length; i++)
+        for (var j = 0; j < size; j++)
+        {
+            var v = pixels[ids[i] * size + j] / 255f;
+            if (normalize) v = (v - mean![j / plane]) / std![j / plane];
+            Assert.Equal(BitConverter.SingleToInt32Bits(v), BitConverter.SingleToInt32Bits(x[i * size + j]));
+        }
+    }
+}

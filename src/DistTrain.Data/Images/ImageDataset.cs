@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using DistTrain.Core.Layers;
 using DistTrain.Core.Tensors;
 using DistTrain.Core.Training;
@@ -175,13 +177,48 @@ public sealed class ImageDataset : IDataset
                 }
             }
             for (var c = 0; c < _channels; c++)
+                Convert(src.Slice(c * plane, plane), dst.Slice(c * plane, plane), _lookup.AsSpan(c * 256, 256),
+                    _mean is null ? null : (_mean[c], _std![c]));
+        }
+    }
+
+    /// <summary>
+    /// d = b / 255 (then (v − mean) / std) for every byte b of <paramref name="s"/>: the lookup table's values, bit
+    /// for bit, 32 pixels at a time with exact vector division (a table lookup per pixel cost ~2 ns: 12% of a
+    /// W2 step). The table serves the tail.
+    /// </summary>
+    internal static void Convert(ReadOnlySpan<byte> s, Span<float> d, ReadOnlySpan<float> lut, (float Mean, float Std)? normalization)
+    {
+        var j = 0;
+        if (Vector256.IsHardwareAccelerated && s.Length >= 32)
+        {
+            ref var rs = ref MemoryMarshal.GetReference(s);
+            ref var rd = ref MemoryMarshal.GetReference(d);
+            var v255 = Vector256.Create(255f);
+            var (mean, std) = normalization ?? (0f, 1f);
+            var vm = Vector256.Create(mean);
+            var vs = Vector256.Create(std);
+            var normalize = normalization is not null;
+            for (; j <= s.Length - 32; j += 32)
             {
-                var lut = _lookup.AsSpan(c * 256, 256);
-                var s = src.Slice(c * plane, plane);
-                var d = dst.Slice(c * plane, plane);
-                for (var j = 0; j < s.Length; j++) d[j] = lut[s[j]];
+                var bytes = Vector256.LoadUnsafe(ref rs, (nuint)j);
+                var (lo, hi) = Vector256.Widen(bytes);
+                var (a, b) = Vector256.Widen(lo);
+                var (c, e) = Vector256.Widen(hi);
+                Store(Vector256.ConvertToSingle(a.AsInt32()), ref rd, j);
+                Store(Vector256.ConvertToSingle(b.AsInt32()), ref rd, j + 8);
+                Store(Vector256.ConvertToSingle(c.AsInt32()), ref rd, j + 16);
+                Store(Vector256.ConvertToSingle(e.AsInt32()), ref rd, j + 24);
+            }
+
+            void Store(Vector256<float> x, ref float r, int at)
+            {
+                var v = x / v255;
+                if (normalize) v = (v - vm) / vs;
+                v.StoreUnsafe(ref r, (nuint)at);
             }
         }
+        for (; j < s.Length; j++) d[j] = lut[s[j]];
     }
 
     private static int[] Widen(byte[] labels)
