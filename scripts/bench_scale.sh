@@ -148,7 +148,7 @@ run_one() {  # WORKERS RATE CONFIG -> one JSON line on $RAW, or a null result
     --seeds "$seed" --min-workers "$n" --job "$WORK/job-$config.json" --out "$dir/out" --log-level INFO >"$dir/ps.log" 2>&1 &
   ps=$!; PIDS+=("$ps")
   deadline=$((SECONDS + 90))
-  until grep -q 'node up: ' "$dir/ps.log"; do
+  until grep -qs 'node up: ' "$dir/ps.log"; do
     kill -0 "$ps" 2>/dev/null && (( SECONDS < deadline )) || { echo "#   the ps node did not come up" >&2; tail -n 5 "$dir/ps.log" >&2; return 1; }
     sleep 0.2
   done
