@@ -32,7 +32,7 @@ public class StragglerTests() : Akka.TestKit.Xunit2.TestKit("disttrain.step-dead
         var s = FaultSettings.FromConfig(Sys.Settings.Config);
         Assert.Equal(TimeSpan.FromMilliseconds(300), s.StepDeadline);
         var defaults = FaultSettings.FromConfig(ClusterConfig.Base);
-        Assert.Null(defaults.StepDeadline);
+        Assert.Equal(TimeSpan.FromSeconds(30), defaults.StepDeadline); // the safety net against a lost frame
         Assert.Equal(10, defaults.ReplicateEvery);
     }
 
