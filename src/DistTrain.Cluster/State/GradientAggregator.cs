@@ -133,6 +133,7 @@ public sealed class GradientAggregator
         if (mean.Length != _parameterCount) throw new ArgumentException($"mean buffer has {mean.Length} values; {_parameterCount} expected");
         _droppedAtCompletion.Clear();
         InProgress = false;
+        RecountTotals(); // in shard order, as the gradients: the reported loss does not depend on arrival order either
         if (_received == 0) return false;
         if (WorkTeam.Run(team, _parameterCount, (start, length) => Average(mean, start, length), apply)) return true;
         // Rare path: find the shards with non-finite values, drop them and average the rest.

@@ -28,18 +28,20 @@ public class GradientAggregatorTests
     {
         var rng = new Random(3);
         var shards = Enumerable.Range(0, 4).Select(_ => Enumerable.Range(0, 257).Select(_ => (float)rng.NextDouble() * 1e3f - 500f).ToArray()).ToArray();
-        float[] Run(int[] order)
+        double[] losses = [0.1, 1e16, -1e16, 0.3]; // summed in another order, these give other bits
+        (float[] Mean, double Loss) Run(int[] order)
         {
             var agg = new GradientAggregator(257);
             agg.Begin(0, 1, 0, 0, 4);
-            foreach (var i in order) agg.Add(0, 1, i, shards[i], 10, 1, 1);
+            foreach (var i in order) agg.Add(0, 1, i, shards[i], 10, losses[i], 1);
             var m = new float[257];
             agg.CompleteInto(m);
-            return m;
+            return (m, agg.Totals.LossSum);
         }
         var a = Run([0, 1, 2, 3]);
         var b = Run([3, 1, 0, 2]);
-        Assert.Equal(a, b); // bit-identical, not merely close
+        Assert.Equal(a.Mean, b.Mean); // bit-identical, not merely close
+        Assert.Equal(BitConverter.DoubleToInt64Bits(a.Loss), BitConverter.DoubleToInt64Bits(b.Loss));
     }
 
     [Fact]
