@@ -72,20 +72,28 @@ BIN=tests/DistTrain.Benchmarks/bin/Release/net10.0/DistTrain.Benchmarks
 RAW=$(mktemp /tmp/disttrain-bench.XXXXXX)
 GEMM_OUT=$(mktemp /tmp/disttrain-gemm.XXXXXX)
 LAYERS_OUT=$(mktemp /tmp/disttrain-layers.XXXXXX)
-trap 'rm -f "$RAW" "$GEMM_OUT" "$LAYERS_OUT"' EXIT
+trap 'rm -rf "$RAW" "$GEMM_OUT" "$LAYERS_OUT" "${INIT_DIR:-}"' EXIT
 
 # name | environment | command (WL, ARGS filled in per workload). Every command runs with
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed. "pool dispatcher" runs local mode's parameter server and
 # coordinator on the thread pool instead of the inline dispatcher, to show what that dispatcher saves.
+# PyTorch starts from DistTrain's initial parameters (the same values, written once per workload by
+# `train --save-init`), so an accuracy difference comes from the training, not from the initialiser
+# (PyTorch's default init for these layers is another distribution from DistTrain's He/Glorot).
+INIT_DIR=$(mktemp -d /tmp/disttrain-init.XXXXXX)
+for wl in "${WORKLOADS[@]}"; do
+  "$BIN" train --workload "$wl" --save-init "$INIT_DIR/init-$wl.safetensors" >&2
+done
+
 CONFIGS=(
   "ours single 1 thread|OPENBLAS_NUM_THREADS=1|$BIN train --workload WL --mode single --threads 1 ARGS"
   "ours single 2 threads|OPENBLAS_NUM_THREADS=2|$BIN train --workload WL --mode single --threads 2 ARGS"
   "ours local 1 worker, 1 thread|OPENBLAS_NUM_THREADS=1|$BIN train --workload WL --mode local --workers 1 --threads 1 ARGS"
   "ours local 2 workers (BLAS 1 each)|OPENBLAS_NUM_THREADS=1|$BIN train --workload WL --mode local --workers 2 --threads 2 ARGS"
   "ours local 2 workers, pool dispatcher|OPENBLAS_NUM_THREADS=1 DISTTRAIN_LOCAL_DISPATCHER=pool|$BIN train --workload WL --mode local --workers 2 --threads 2 ARGS"
-  "torch 1 thread|OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1|$PY scripts/bench_torch.py --workload WL --threads 1 ARGS"
-  "torch 2 threads + OpenBLAS 1|OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=2|$PY scripts/bench_torch.py --workload WL --threads 2 ARGS"
-  "torch 1 thread + OpenBLAS 2|OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=1|$PY scripts/bench_torch.py --workload WL --threads 1 ARGS"
+  "torch 1 thread|OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1|$PY scripts/bench_torch.py --workload WL --threads 1 --init INIT_DIR/init-WL.safetensors ARGS"
+  "torch 2 threads + OpenBLAS 1|OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=2|$PY scripts/bench_torch.py --workload WL --threads 2 --init INIT_DIR/init-WL.safetensors ARGS"
+  "torch 1 thread + OpenBLAS 2|OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=1|$PY scripts/bench_torch.py --workload WL --threads 1 --init INIT_DIR/init-WL.safetensors ARGS"
 )
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -100,6 +108,7 @@ for wl in "${WORKLOADS[@]}"; do
       [[ $wl == cnn && $name == *"pool dispatcher"* ]] && continue
       cmd=${cmd//WL/$wl}
       cmd=${cmd//ARGS/$args}
+      cmd=${cmd//INIT_DIR/$INIT_DIR} # last: the random directory name could hold "WL" or "ARGS"
       echo "# $wl round $r/$ROUNDS: $name" >&2
       # shellcheck disable=SC2086
       if line=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $envs $cmd 2>/dev/null | tail -n 1) && [[ "$line" == \{* ]]; then

@@ -11,6 +11,8 @@ only (forward, backward, optimizer step), not evaluation. Prints one JSON line p
 Run with Debian's interpreter so Debian's python3-torch (linked to the system OpenBLAS) is used:
   /usr/bin/python3 scripts/bench_torch.py --workload mlp --threads 1
   /usr/bin/python3 scripts/bench_torch.py --limit 2000 --epochs 1     # quick check
+  /usr/bin/python3 scripts/bench_torch.py --init init-mlp.safetensors # start from DistTrain's initial parameters
+    (written by `DistTrain.Benchmarks train --workload mlp --save-init init-mlp.safetensors`)
 Set OPENBLAS_NUM_THREADS / OMP_NUM_THREADS in the environment as well: torch.set_num_threads does not
 change OpenBLAS's own pool, and the two fighting over 2 cores costs several times the throughput.
 """
@@ -106,6 +108,8 @@ def main(argv):
     p.add_argument("--limit", type=int, default=None, help="use only the first N training samples")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--data", default=DEFAULT_DATA, help=f"directory with the idx .gz files (default {DEFAULT_DATA})")
+    p.add_argument("--init", default=None, help="safetensors file of initial parameters (PyTorch names, e.g. DistTrain's "
+                                                "`train --save-init`); default: PyTorch's own initialisation")
     args = p.parse_args(argv)
     epochs = args.epochs if args.epochs is not None else (3 if args.workload == "mlp" else 1)
     if args.threads < 1 or epochs < 1 or args.batch < 1:
@@ -120,6 +124,12 @@ def main(argv):
     n = x_train.shape[0]
 
     model = mlp() if args.workload == "mlp" else cnn()
+    if args.init is not None:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "interchange"))
+        from check_safetensors_torch import read_safetensors
+        tensors, _ = read_safetensors(args.init)
+        # strict: every parameter of the model must be in the file with its shape, and nothing else.
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     generator = torch.Generator().manual_seed(args.seed)
 
@@ -156,6 +166,7 @@ def main(argv):
         "samples_per_second_epochs": per_epoch,
         "test_accuracy": accuracy,
         "peak_rss_mib": round(peak_rss_mib(), 1),
+        "init": os.path.basename(args.init) if args.init else "pytorch",
     }), flush=True)
     return 0
 

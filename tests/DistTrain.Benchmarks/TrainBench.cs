@@ -28,7 +28,7 @@ namespace DistTrain.Benchmarks;
 /// </summary>
 internal static class TrainBench
 {
-    private sealed record Options(string Workload, int Epochs, int Threads, string Mode, int Workers, int? Limit, string Data, ulong Seed, bool Profile, int ProfileSteps, bool JobJson, int Batch);
+    private sealed record Options(string Workload, int Epochs, int Threads, string Mode, int Workers, int? Limit, string Data, ulong Seed, bool Profile, int ProfileSteps, bool JobJson, int Batch, string? SaveInit = null);
 
     public static int Run(string[] args)
     {
@@ -50,6 +50,18 @@ internal static class TrainBench
             // The same job as a `disttrain node --job` file (snake_case, as JobFile.ToJson writes it), so that
             // scripts/bench_cluster.sh runs exactly the job that local mode runs here.
             Console.WriteLine(JsonSerializer.Serialize(Job(o) with { CheckpointEvery = 0 }, new JsonSerializerOptions(ModelSpec.JsonOptions) { WriteIndented = true }));
+            return 0;
+        }
+
+        if (o.SaveInit is { } initPath)
+        {
+            // The parameters every configuration starts from (single, local and cluster all initialise with the
+            // job's seed), as PyTorch names them: bench_torch.py --init loads them, so both systems start equal.
+            var initJob = Job(o);
+            var model = new Model(initJob.Model);
+            model.InitializeParameters(initJob.Seed);
+            File.WriteAllBytes(initPath, DistTrain.Core.Interchange.ModelWeights.ToSafeTensors(initJob.Model, model.Parameters));
+            Console.Error.WriteLine($"# wrote the {model.ParameterCount} initial parameters of {initJob.JobId} to {initPath}");
             return 0;
         }
 
@@ -210,6 +222,7 @@ internal static class TrainBench
         ulong seed = 42;
         var profile = false;
         var jobJson = false;
+        string? saveInit = null;
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -228,11 +241,13 @@ internal static class TrainBench
                 case "--profile-steps": profileSteps = NextInt(); break;
                 case "--job-json": jobJson = true; break;
                 case "--batch": batch = NextInt(); break;
+                case "--save-init": saveInit = Next(); break;
                 case "-h" or "--help":
                     Console.WriteLine("train --workload mlp|cnn [--epochs E (mlp 3, cnn 1)] [--threads T (1)] [--mode single|local] [--workers N (2, local)]");
                     Console.WriteLine("      [--limit N first training samples] [--data IDX-FOLDER] [--seed S (42)] [--batch N (128, global)]");
                     Console.WriteLine("      [--profile [--profile-steps N (200)]: time the phases of a single-replica step instead of training]");
                     Console.WriteLine("      [--job-json: print the job as a `disttrain node --job` file (no mid-run checkpoints) instead of training]");
+                    Console.WriteLine("      [--save-init FILE: write the initial parameters as safetensors (PyTorch names; bench_torch.py --init) instead of training]");
                     Console.WriteLine("Prints one JSON line; samples_per_second counts training steps only (all epochs), not evaluation.");
                     return null;
                 default: throw new ArgumentException($"unknown option '{args[i]}'");
@@ -243,6 +258,6 @@ internal static class TrainBench
         var e = epochs ?? (workload == "mlp" ? 3 : 1);
         if (e < 1 || threads < 1 || workers < 1 || limit is < 1 || profileSteps < 1 || batch < 1)
             throw new ArgumentException("--epochs, --threads, --workers, --limit, --batch and --profile-steps must be >= 1");
-        return new Options(workload, e, threads, mode, workers, limit, data, seed, profile, profileSteps, jobJson, batch);
+        return new Options(workload, e, threads, mode, workers, limit, data, seed, profile, profileSteps, jobJson, batch, saveInit);
     }
 }
