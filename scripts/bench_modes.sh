@@ -7,6 +7,7 @@
 #
 # Runs `disttrain train --preset fashion-mlp` (Release) once per configuration and round, in rotation:
 #   sync | async | ssp (staleness 2) | sync + fp16 gradients with error feedback | local SGD (k = 4)
+#   | async and ssp without staleness compensation (--stale-compensation none; the default is lookahead)
 # and prints a markdown table: samples/s (training steps only, all epochs; median over rounds), test
 # accuracy after the last epoch, its difference to sync in points (goal: within 1 point), and the largest
 # staleness seen (async/ssp). OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for every run.
@@ -42,8 +43,9 @@ echo "# building Release" >&2
 dotnet build -c Release src/DistTrain.Cli -v quiet -nologo >&2
 CLI="$ROOT/src/DistTrain.Cli/bin/Release/net10.0/disttrain.dll"
 
-NAMES=("sync" "async" "ssp s=2" "sync + fp16 EF" "local SGD k=4")
-ARGS=("--mode sync" "--mode async" "--mode ssp --staleness 2" "--mode sync --compress fp16" "--mode local-sgd --local-steps 4")
+NAMES=("sync" "async" "ssp s=2" "sync + fp16 EF" "local SGD k=4" "async, uncompensated" "ssp s=2, uncompensated")
+ARGS=("--mode sync" "--mode async" "--mode ssp --staleness 2" "--mode sync --compress fp16" "--mode local-sgd --local-steps 4"
+  "--mode async --stale-compensation none" "--mode ssp --staleness 2 --stale-compensation none")
 
 WORK=$(mktemp -d /tmp/bench-modes.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -73,11 +75,11 @@ for i, name in enumerate(names):
         stale += [int(m) for m in re.findall(r"staleness max (\d+)", log)]
     rows.append((name, statistics.median(rates), rates, statistics.median(accs), accs, max(stale) if stale else None))
 sync_acc = rows[0][3]
-print("| mode | samples/s (median) | all rounds | test accuracy | Δ vs sync (points) | max staleness |")
-print("|---|--:|---|--:|--:|--:|")
+print("| mode | samples/s (median) | all rounds | test accuracy (median) | all rounds | Δ vs sync (points) | max staleness |")
+print("|---|--:|---|--:|---|--:|--:|")
 for name, rate, rates, acc, accs, st in rows:
     delta = (acc - sync_acc) * 100
-    print(f"| {name} | {rate:,.0f} | {' / '.join(f'{x:,.0f}' for x in rates)} | {acc:.4f} | {delta:+.2f} | {'' if st is None else st} |")
+    print(f"| {name} | {rate:,.0f} | {' / '.join(f'{x:,.0f}' for x in rates)} | {acc:.4f} | {' / '.join(f'{x:.4f}' for x in accs)} | {delta:+.2f} | {'' if st is None else st} |")
 for name, rate, rates, acc, accs, st in rows[1:]:
     ok = "ok" if abs(acc - sync_acc) <= 0.01 else "short"
     print(f"target accuracy_vs_sync[{name}] difference={abs(acc - sync_acc):.4f} goal=0.01 {ok}", file=sys.stderr)

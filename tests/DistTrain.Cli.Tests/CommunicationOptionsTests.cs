@@ -27,6 +27,34 @@ public class CommunicationOptionsTests
     }
 
     [Fact]
+    public void Stale_compensation_is_lookahead_unless_chosen_and_only_for_async_or_ssp()
+    {
+        Assert.Equal(StalenessCompensation.Lookahead, Build("--mode", "async").Communication!.Compensation);
+        Assert.Equal(new CommunicationSpec(TrainingMode.Ssp, Compensation: StalenessCompensation.LearningRate),
+            Build("--mode", "ssp", "--stale-compensation", "lr").Communication);
+        Assert.Equal(StalenessCompensation.None, Build("--mode", "async", "--stale-compensation", "none").Communication!.Compensation);
+        Assert.Contains("--stale-compensation lr needs --mode async or ssp", Assert.Throws<UsageException>(() => Build("--stale-compensation", "lr")).Message);
+        Assert.Contains("unknown staleness compensation 'magic'",
+            Assert.Throws<UsageException>(() => Build("--mode", "async", "--stale-compensation", "magic")).Message);
+    }
+
+    [Fact]
+    public void A_job_file_carries_the_stale_compensation()
+    {
+        using var tmp = new TempFolder();
+        var job = Build("--mode", "async", "--stale-compensation", "lr");
+        var json = JobFile.ToJson(job);
+        Assert.Contains("\"compensation\": \"learning_rate\"", json);
+        File.WriteAllText(tmp.File("job.json"), json);
+        Assert.Equal(job.Communication, JobFile.Read(tmp.File("job.json")).Communication);
+        // A job file written before the option existed gets the default.
+        var old = System.Text.Json.Nodes.JsonNode.Parse(json)!;
+        Assert.True(old["communication"]!.AsObject().Remove("compensation"));
+        File.WriteAllText(tmp.File("old.json"), old.ToJsonString());
+        Assert.Equal(StalenessCompensation.Lookahead, JobFile.Read(tmp.File("old.json")).Communication!.Compensation);
+    }
+
+    [Fact]
     public void Linear_scaling_multiplies_the_rate_by_batch_over_reference_and_adds_a_warm_up()
     {
         var job = Build("--preset", "fashion-mlp", "--batch-size", "512", "--lr", "0.001", "--lr-scale-from-batch", "128", "--warmup-steps", "50");

@@ -8,7 +8,7 @@ namespace DistTrain.Cli.Commands;
 /// </summary>
 public static class CommunicationOptions
 {
-    public static readonly string[] ValueOptions = ["mode", "staleness", "compress", "local-steps", "lr-scale-from-batch", "warmup-steps"];
+    public static readonly string[] ValueOptions = ["mode", "staleness", "compress", "local-steps", "stale-compensation", "lr-scale-from-batch", "warmup-steps"];
 
     public static TrainingJob Apply(CommandLine cl, TrainingJob job)
     {
@@ -17,6 +17,12 @@ public static class CommunicationOptions
         {
             if (cl.String("mode") is { } mode) comm = comm with { Mode = CommunicationSpec.ParseMode(mode) };
             if (cl.String("compress") is { } c) comm = comm with { Compression = CommunicationSpec.ParseCompression(c) };
+            if (cl.String("stale-compensation") is { } sc)
+            {
+                var rule = CommunicationSpec.ParseCompensation(sc);
+                if (!comm.AppliesOnArrival) throw new UsageException($"--stale-compensation {sc} needs --mode async or ssp (the mode is {comm.Mode.ToString().ToLowerInvariant()})");
+                comm = comm with { Compensation = rule };
+            }
         }
         catch (ArgumentException e)
         {
@@ -47,6 +53,8 @@ public static class CommunicationOptions
           --mode sync|async|ssp|local-sgd   how workers and parameter server exchange updates (default sync)
           --staleness N          ssp: never apply a gradient computed more than N versions ago (default 2)
           --local-steps K        local-sgd: optimizer steps per worker between model averages (default 4)
+          --stale-compensation none|lr|lookahead   async/ssp: step with lr / (1 + staleness), or compute
+                                 each gradient at the parameters extrapolated by the expected staleness
           --compress none|fp16|bf16   16-bit gradients to the parameter server, with error feedback
           --lr-scale-from-batch B  linear scaling rule: lr x (batch size / B)   --warmup-steps N  linear warm-up
         """;

@@ -120,7 +120,7 @@ public sealed partial class ParameterServerActor : ReceiveActor
         _trainable = FrozenParameters.TrainableArray(model);
         _version = version;
         _coordinator = Sender;
-        _async = new Modes.AsyncUpdateLoop(job.Seed, model, optimizer);
+        _async = new Modes.AsyncUpdateLoop(job.Seed, model, optimizer, CommunicationSpec.Of(job).ActiveCompensation);
         _localSgd = CommunicationSpec.Of(job).Mode == TrainingMode.LocalSgd;
     }
 

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using DistTrain.Cluster.Actors;
+using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Protocol;
 using DistTrain.Cluster.State;
 using DistTrain.Core.Models;
@@ -14,8 +15,10 @@ namespace DistTrain.Cluster.Modes;
 /// parameters, applies arrived gradients as <see cref="StalenessController"/> decides (each update: the
 /// sample-weighted mean of its gradients, one optimizer step, one version), reports every update to the
 /// coordinator as a <see cref="StepCompleted"/>, and gives the released workers their next batches.
-/// Non-finite gradients are dropped from their update as in synchronous mode. Not an actor: the
-/// parameter server owns the parameters and calls in.
+/// Non-finite gradients are dropped from their update as in synchronous mode. With a
+/// <see cref="StalenessCompensation"/> the step's learning rate shrinks with staleness, or the workers
+/// get look-ahead parameters (<see cref="StaleGradients"/>). Not an actor: the parameter server owns the
+/// parameters and calls in.
 /// </summary>
 internal sealed class AsyncUpdateLoop
 {
@@ -23,17 +26,21 @@ internal sealed class AsyncUpdateLoop
     private readonly Optimizer _optimizer;
     private readonly ulong _seed;
     private readonly float[] _mean;
+    private readonly StalenessCompensation _compensation;
+    private float[]? _previous;          // lookahead: the parameters before the last update
+    private long _previousVersion = -1;  // the version that update produced; -1 = no usable last update
     private RunAsyncEpoch? _run;
     private StalenessController? _control;
     private IActorRef _coordinator = ActorRefs.Nobody;
     private float[][] _snapshots = [];
     private readonly List<(GradientsComputed Message, float[] Gradient, bool Finite)?> _arrived = [];
 
-    public AsyncUpdateLoop(ulong seed, Model model, Optimizer optimizer)
+    public AsyncUpdateLoop(ulong seed, Model model, Optimizer optimizer, StalenessCompensation compensation = StalenessCompensation.None)
     {
         _seed = seed;
         _model = model;
         _optimizer = optimizer;
+        _compensation = compensation;
         _mean = new float[model.ParameterCount];
     }
 
@@ -87,14 +94,31 @@ internal sealed class AsyncUpdateLoop
             ApplyUpdate(run, update, version);
         }
         if (decision.Assignments.Count == 0) return;
-        foreach (var a in decision.Assignments)
+        for (var n = 0; n < decision.Assignments.Count; n++)
         {
+            var a = decision.Assignments[n];
             // Each slot gets its own snapshot: the master parameters change while it computes.
             var snapshot = _snapshots[a.Slot] ??= new float[_model.ParameterCount];
-            _model.Parameters.CopyTo(snapshot, 0);
+            var ahead = LookaheadSteps(a.Slot, decision.Assignments.Count - 1 - n);
+            if (ahead > 0) StaleGradients.Extrapolate(_model.Parameters, _previous!, ahead, snapshot);
+            else _model.Parameters.CopyTo(snapshot, 0);
             Wire.Send(context, run.Workers[a.Slot], new ComputeGradients(run.JobId, a.Version, run.Attempt, run.Epoch, run.FirstStep + a.Unit, a.Slot,
                 run.Batches[a.Unit], _seed, snapshot));
         }
+    }
+
+    /// <summary>
+    /// Lookahead: how many updates are expected before slot's gradient lands, the other slots holding a
+    /// batch (minus the <paramref name="assignedLater"/> ones of this decision, which start after it),
+    /// at most the ssp bound; 0 without a usable last update or with another compensation.
+    /// </summary>
+    private int LookaheadSteps(int slot, int assignedLater)
+    {
+        if (_compensation != StalenessCompensation.Lookahead || _previous is null || _previousVersion != _control!.Version) return 0;
+        var others = -assignedLater;
+        for (var i = 0; i < _run!.Workers.Count; i++)
+            if (i != slot && _control.UnitOf(i) >= 0) others++;
+        return Math.Max(0, Math.Min(others, _control.Bound ?? int.MaxValue));
     }
 
     private void ApplyUpdate(RunAsyncEpoch run, IReadOnlyList<StalenessController.Contribution> update, long newVersion)
@@ -104,6 +128,7 @@ internal sealed class AsyncUpdateLoop
         var staleness = 0;
         var first = -1;
         var idCount = 0;
+        var lrScaleSum = 0.0; // learning-rate compensation: sum over applied gradients of samples / (1 + staleness)
         foreach (var c in update)
         {
             var (msg, g, finite) = _arrived[c.Slot]!.Value;
@@ -114,6 +139,7 @@ internal sealed class AsyncUpdateLoop
                 continue;
             }
             totals += new BatchResult(msg.Samples, msg.LossSum, msg.Correct);
+            lrScaleSum += msg.Samples * (double)StaleGradients.LearningRateScale(c.Staleness);
             idCount += run.Batches[c.Unit].Length;
             if (first < 0)
             {
@@ -130,8 +156,24 @@ internal sealed class AsyncUpdateLoop
         if (applied)
         {
             GradientMath.Scale(_mean, 1f / totals.Samples);
-            _optimizer.Step(_model.Parameters, _mean);
+            if (_compensation == StalenessCompensation.Lookahead)
+            {
+                _previous ??= new float[_model.ParameterCount];
+                _model.Parameters.CopyTo(_previous, 0);
+            }
+            if (_compensation == StalenessCompensation.LearningRate)
+            {
+                // All gradients fresh: the factor is exactly 1 and the step is the uncompensated one.
+                var scale = (float)(lrScaleSum / totals.Samples);
+                _optimizer.Step(_model.Parameters, _mean, scale);
+                lr *= scale;
+            }
+            else
+            {
+                _optimizer.Step(_model.Parameters, _mean);
+            }
         }
+        _previousVersion = applied ? newVersion : -1;
         var ids = new int[idCount];
         var at = 0;
         var minUnit = int.MaxValue;

@@ -37,6 +37,21 @@ public abstract class Optimizer
     }
 
     /// <summary>
+    /// <see cref="Step(Span{float}, ReadOnlySpan{float})"/> with this step's learning rate multiplied by
+    /// <paramref name="learningRateScale"/> (a staleness-aware rate in asynchronous training); the schedule
+    /// and step count advance as usual. A scale of 1 is that step bit for bit.
+    /// </summary>
+    public void Step(Span<float> parameters, ReadOnlySpan<float> gradients, float learningRateScale)
+    {
+        if (parameters.Length != ParameterCount || gradients.Length != ParameterCount)
+            throw new ArgumentException($"Optimizer was built for {ParameterCount} parameters but got {parameters.Length} parameters and {gradients.Length} gradients.");
+        if (!(learningRateScale >= 0) || float.IsPositiveInfinity(learningRateScale))
+            throw new ArgumentOutOfRangeException(nameof(learningRateScale), learningRateScale, "the learning-rate scale must be finite and >= 0");
+        Apply(parameters, gradients, CurrentLearningRate * learningRateScale, 0);
+        StepCount++;
+    }
+
+    /// <summary>
     /// The same update as <see cref="Step(Span{float}, ReadOnlySpan{float})"/>, computed on the ranges of a
     /// <see cref="WorkTeam"/> in parallel (serially when <paramref name="team"/> is null). Every optimizer here
     /// is element-wise, so the result is bit-identical to the single-threaded step for any team.

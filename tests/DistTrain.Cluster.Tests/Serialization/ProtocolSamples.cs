@@ -99,7 +99,8 @@ public static class ProtocolSamples
             new DistTrain.Cluster.Compression.CompressedTensor(GradientCompression.Fp16, [0x3C00, 0x8000, 0x7C00, 0xFFFF])),
         new RunAsyncEpoch("job-42", 7, 3, 1, 2, [[1, 2], [3]], [worker], null),
         new StartTraining(Job with { Communication = new CommunicationSpec(TrainingMode.LocalSgd, LocalSteps: 8) }),
-        new PrepareJob(Job with { Communication = new CommunicationSpec(TrainingMode.Ssp, Staleness: 3, Compression: GradientCompression.Bf16, LocalSteps: 5) }),
+        new PrepareJob(Job with { Communication = new CommunicationSpec(TrainingMode.Ssp, Staleness: 3, Compression: GradientCompression.Bf16, LocalSteps: 5,
+            Compensation: StalenessCompensation.LearningRate) }),
     ];
 
     /// <summary>Every concrete type in DistTrain.Cluster that implements IDistTrainMessage.</summary>
