@@ -26,8 +26,9 @@ public sealed class Conv2D : Layer
     private readonly int _ckk;  // rows of the column matrix: C·k·k
     private readonly int _ohw;  // OH·OW, output positions per sample
     private readonly Initializer _init;
-    private float[]? _cols;     // (C·k·k, OH·OW): one sample's column matrix
-    private float[]? _dcols;    // (C·k·k, OH·OW): one sample's column gradient
+    private float[]? _cols;     // (C·k·k + 1, OH·OW): one sample's column matrix, then a row of ones (for the bias gradient)
+    private float[]? _dcols;    // (C·k·k, OH·OW) at offset ColSlack: one sample's column gradient, with slack either side
+    private float[]? _dWb;      // (F, C·k·k + 1): the weight gradient with the bias gradient as an extra column, for one pass
     private float[]? _padded;   // (C, H+2p, W+2p): one sample's x, or its dx, inside a zero border (stride 1)
 
     public Conv2D(string name, TensorShape input, int filters, int kernelSize, int stride, int padding, Initializer init = Initializer.He)
@@ -94,7 +95,7 @@ public sealed class Conv2D : Layer
     public override void Forward(in BatchContext ctx, ReadOnlySpan<float> x, Span<float> y, IGemm gemm)
     {
         var n = ctx.BatchSize;
-        var cols = Ensure(ref _cols, _ckk * _ohw);
+        var cols = Ensure(ref _cols, (_ckk + 1) * _ohw);
         var chw = _c * _h * _w;
         var fohw = _f * _ohw;
         var p = Parameters;
@@ -118,55 +119,108 @@ public sealed class Conv2D : Layer
         if (!train && dx.IsEmpty) return;
         var chw = _c * _h * _w;
         var fohw = _f * _ohw;
-        var cols = Ensure(ref _cols, _ckk * _ohw);
-        var dcols = dx.IsEmpty ? [] : Ensure(ref _dcols, _ckk * _ohw);
+        var ckk1 = _ckk + 1;
+        var cols = Ensure(ref _cols, ckk1 * _ohw);
+        var slack = ColSlack;
+        var dcolsBuffer = dx.IsEmpty ? [] : Ensure(ref _dcols, _ckk * _ohw + 2 * slack);
+        var dcols = dx.IsEmpty ? [] : dcolsBuffer.AsSpan(slack, _ckk * _ohw);
         var p = Parameters;
         var weights = p[..WeightCount];
         var g = Gradients;
         var dW = train ? g[..WeightCount] : [];
         var db = train ? g.Slice(WeightCount, _f) : [];
+        var dWb = train ? Ensure(ref _dWb, _f * ckk1).AsSpan(0, _f * ckk1) : [];
+        if (train)
+        {
+            // The bias gradient is the weight gradient of an input that is always 1: with a row of ones under
+            // the columns, one GEMM per sample yields both (db_f = Σ dy_i[f, ·] as its last column), and the
+            // separate pass of vector sums over dy goes away. dWb starts from the accumulated gradients.
+            cols.AsSpan(_ckk * _ohw, _ohw).Fill(1f);
+            for (var f = 0; f < _f; f++)
+            {
+                dW.Slice(f * _ckk, _ckk).CopyTo(dWb.Slice(f * ckk1, _ckk));
+                dWb[f * ckk1 + _ckk] = db[f];
+            }
+        }
         for (var i = 0; i < n; i++)
         {
             var dyi = dy.Slice(i * fohw, fohw); // (F, OHW)
             if (train)
             {
                 Im2Col(x.Slice(i * chw, chw), cols);
-                // dW (F, CKK) += dy_i (F, OHW) · cols_iᵀ (OHW, CKK)
-                gemm.Sgemm(false, true, _f, _ckk, _ohw, 1f, dyi, _ohw, cols, _ohw, 1f, dW, _ckk);
-                for (var f = 0; f < _f; f++) db[f] += Sum(dyi.Slice(f * _ohw, _ohw));
+                // [dW | db] (F, CKK+1) += dy_i (F, OHW) · [cols_i; 1]ᵀ (OHW, CKK+1)
+                gemm.Sgemm(false, true, _f, ckk1, _ohw, 1f, dyi, _ohw, cols, _ohw, 1f, dWb, ckk1);
             }
             if (!dx.IsEmpty)
             {
                 // dcols (CKK, OHW) = Wᵀ (CKK, F) · dy_i (F, OHW)
                 gemm.Sgemm(true, false, _ckk, _ohw, _f, 1f, weights, _ckk, dyi, _ohw, 0f, dcols, _ohw);
-                Col2Im(dcols, dx.Slice(i * chw, chw));
+                if (UsesGatherCol2Im) Col2ImGather(dcolsBuffer, dx.Slice(i * chw, chw));
+                else Col2Im(dcols, dx.Slice(i * chw, chw));
+            }
+        }
+        if (train)
+        {
+            for (var f = 0; f < _f; f++)
+            {
+                dWb.Slice(f * ckk1, _ckk).CopyTo(dW.Slice(f * _ckk, _ckk));
+                db[f] = dWb[f * ckk1 + _ckk];
             }
         }
     }
 
-    // Σ v, with four independent vector accumulators: a scalar running sum is one long dependency chain
-    // (4 cycles per element), which made the bias gradient of W3's first conv cost more than its GEMMs.
-    internal static float Sum(ReadOnlySpan<float> v)
+    // Floats kept free before and after the column gradient, so that the gather col2im may load whole
+    // vectors that start up to k − 1 floats before a row's first element or end after its last.
+    private int ColSlack => _k;
+
+    private bool UsesGatherCol2Im => _s == 1 && _w >= Vector256<float>.Count && Vector256.IsHardwareAccelerated;
+
+    // Stride 1, rows of at least 8: dcols (C·k·k, OH·OW), stored at offset ColSlack in buffer -> dx (C,H,W).
+    // Each dx element is gathered once from its k·k taps, 8 neighbours of a row at a time in one vector:
+    // dx[c, ih, iw] = Σ_(ki,kj) dcols[(c,ki,kj), oh = ih + p − ki, ow = iw + p − kj] over the taps that
+    // exist. A tap's 8 values are one unaligned load; lanes whose ow falls outside [0, OW) (they read a
+    // neighbouring row, or the slack) are masked to zero. Taps are added in (ki, kj) order from 0, as the
+    // scatter (Col2ImStride1) adds them, so the sums are the same; but there is no border buffer to clear
+    // or copy out, no read-modify-write of dx, and no scalar tails (the last vector of a row overlaps the
+    // one before it and writes the same sums again).
+    private void Col2ImGather(ReadOnlySpan<float> buffer, Span<float> dx)
     {
-        var j = 0;
-        var sum = 0f;
-        if (Vector256.IsHardwareAccelerated && v.Length >= 4 * Vector256<float>.Count)
+        var hw = _h * _w;
+        var slack = ColSlack;
+        if (buffer.Length < _ckk * _ohw + 2 * slack || dx.Length < _c * hw)
+            throw new ArgumentException($"Conv2D layer {Name}: col2im needs a column buffer of {_ckk * _ohw + 2 * slack} and dx of {_c * hw} floats, got {buffer.Length} and {dx.Length}.");
+        ref var rb = ref MemoryMarshal.GetReference(buffer);
+        ref var rd = ref MemoryMarshal.GetReference(dx);
+        var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        var owEnd = Vector256.Create(_ow);
+        const int width = 8;
+        for (var c = 0; c < _c; c++)
         {
-            ref var r = ref MemoryMarshal.GetReference(v);
-            var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
-            const int step = 4 * 8;
-            for (; j <= v.Length - step; j += step)
+            var tapRow0 = slack + c * _k * _k * _ohw; // start of row (c, 0, 0) in the buffer
+            for (var ih = 0; ih < _h; ih++)
             {
-                a0 += Vector256.LoadUnsafe(ref r, (nuint)j);
-                a1 += Vector256.LoadUnsafe(ref r, (nuint)(j + 8));
-                a2 += Vector256.LoadUnsafe(ref r, (nuint)(j + 16));
-                a3 += Vector256.LoadUnsafe(ref r, (nuint)(j + 24));
+                var dst = c * hw + ih * _w;
+                for (var q0 = 0; q0 < _w; q0 += width)
+                {
+                    var q = Math.Min(q0, _w - width);
+                    var acc = Vector256<float>.Zero;
+                    for (var ki = 0; ki < _k; ki++)
+                    {
+                        var oh = ih + _p - ki;
+                        if (oh < 0 || oh >= _oh) continue;
+                        for (var kj = 0; kj < _k; kj++)
+                        {
+                            var ow0 = q + _p - kj; // ow of lane 0
+                            var ow = lanes + Vector256.Create(ow0);
+                            var inside = Vector256.GreaterThanOrEqual(ow, Vector256<int>.Zero) & Vector256.LessThan(ow, owEnd);
+                            var src = tapRow0 + (ki * _k + kj) * _ohw + oh * _ow + ow0;
+                            acc += Vector256.LoadUnsafe(ref rb, (nuint)src) & inside.AsSingle();
+                        }
+                    }
+                    acc.StoreUnsafe(ref rd, (nuint)(dst + q));
+                }
             }
-            for (; j <= v.Length - 8; j += 8) a0 += Vector256.LoadUnsafe(ref r, (nuint)j);
-            sum = Vector256.Sum((a0 + a1) + (a2 + a3));
         }
-        for (; j < v.Length; j++) sum += v[j];
-        return sum;
     }
 
     // x (C,H,W) of one sample -> cols (C·k·k, OH·OW); row r = (c, ki, kj), column = oh·OW + ow
