@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using DistTrain.Core.Kernels;
@@ -30,6 +31,7 @@ public sealed class Conv2D : Layer
     private float[]? _dcols;    // (C·k·k, OH·OW) at offset ColSlack: one sample's column gradient, with slack either side
     private float[]? _dWb;      // (F, C·k·k + 1): the weight gradient with the bias gradient as an extra column, for one pass
     private float[]? _padded;   // (C, H+2p, W+2p): one sample's x, or its dx, inside a zero border (stride 1)
+    private bool _paddedBorderZero; // _padded's border holds zeros (im2col only writes its interior)
 
     public Conv2D(string name, TensorShape input, int filters, int kernelSize, int stride, int padding, Initializer init = Initializer.He)
         : base(name, input, OutputShapeOf(name, input, filters, kernelSize, stride, padding))
@@ -322,19 +324,53 @@ public sealed class Conv2D : Layer
         var ph = _h + 2 * _p;
         var plane = ph * pw;
         var padded = Ensure(ref _padded, _c * plane);
-        if (_p > 0) padded.AsSpan(0, _c * plane).Clear(); // the border (32 KB for W3's second conv: cheap)
+        // The border stays zero between samples unless the scatter col2im used the buffer since.
+        if (_p > 0 && !_paddedBorderZero) padded.AsSpan(0, _c * plane).Clear();
+        _paddedBorderZero = true;
         for (var c = 0; c < _c; c++)
             for (var ih = 0; ih < _h; ih++)
                 CopyShort(x.Slice((c * _h + ih) * _w, _w), padded.AsSpan(c * plane + (ih + _p) * pw + _p, _w));
+        if (cols.Length < _ckk * _ohw)
+            throw new ArgumentException($"Conv2D layer {Name}: im2col needs {_ckk * _ohw} floats of columns, got {cols.Length}.");
+        if (_ow < Vector256<float>.Count || !Vector256.IsHardwareAccelerated)
+        {
+            for (var c = 0; c < _c; c++)
+            {
+                for (var ki = 0; ki < _k; ki++)
+                {
+                    for (var kj = 0; kj < _k; kj++)
+                    {
+                        var dst = cols.Slice(((c * _k + ki) * _k + kj) * _ohw, _ohw);
+                        var src = padded.AsSpan(c * plane + ki * pw + kj, (_oh - 1) * pw + _ow);
+                        for (var oh = 0; oh < _oh; oh++) CopyShort(src.Slice(oh * pw, _ow), dst.Slice(oh * _ow, _ow));
+                    }
+                }
+            }
+            return;
+        }
+        // Rows of at least 8: whole vectors, the last one overlapping the one before it; offsets checked
+        // once above (the source is inside the bordered C planes, the destination inside C·k·k rows).
+        ref var rp = ref MemoryMarshal.GetArrayDataReference(padded);
+        ref var rc = ref MemoryMarshal.GetReference(cols);
+        var tail = _ow - Vector256<float>.Count;
+        nuint dst0 = 0;
         for (var c = 0; c < _c; c++)
         {
             for (var ki = 0; ki < _k; ki++)
             {
                 for (var kj = 0; kj < _k; kj++)
                 {
-                    var dst = cols.Slice(((c * _k + ki) * _k + kj) * _ohw, _ohw);
-                    var src = padded.AsSpan(c * plane + ki * pw + kj, (_oh - 1) * pw + _ow);
-                    for (var oh = 0; oh < _oh; oh++) CopyShort(src.Slice(oh * pw, _ow), dst.Slice(oh * _ow, _ow));
+                    var src0 = (nuint)(c * plane + ki * pw + kj);
+                    for (var oh = 0; oh < _oh; oh++)
+                    {
+                        ref var s = ref Unsafe.Add(ref rp, src0);
+                        ref var d = ref Unsafe.Add(ref rc, dst0);
+                        var j = 0;
+                        for (; j < tail; j += 8) Vector256.LoadUnsafe(ref s, (nuint)j).StoreUnsafe(ref d, (nuint)j);
+                        Vector256.LoadUnsafe(ref s, (nuint)tail).StoreUnsafe(ref d, (nuint)tail);
+                        src0 += (nuint)pw;
+                        dst0 += (nuint)_ow;
+                    }
                 }
             }
         }
@@ -348,6 +384,7 @@ public sealed class Conv2D : Layer
         var plane = ph * pw;
         var padded = Ensure(ref _padded, _c * plane).AsSpan(0, _c * plane);
         padded.Clear();
+        _paddedBorderZero = false; // the sums below land on the border too
         for (var c = 0; c < _c; c++)
         {
             for (var ki = 0; ki < _k; ki++)
