@@ -185,6 +185,7 @@ public sealed class Conv2D : Layer
     // scatter (Col2ImStride1) adds them, so the sums are the same; but there is no border buffer to clear
     // or copy out, no read-modify-write of dx, and no scalar tails (the last vector of a row overlaps the
     // one before it and writes the same sums again).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Col2ImGather(ReadOnlySpan<float> buffer, Span<float> dx)
     {
         var hw = _h * _w;
@@ -318,6 +319,7 @@ public sealed class Conv2D : Layer
     // Stride 1: x is first copied inside a zero border of width p, so that every column row (c, ki, kj)
     // is OH plain copies of OW floats, with no clipping at the edges.
     // x (C,H,W) -> cols (C·k·k, OH·OW)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Im2ColStride1(ReadOnlySpan<float> x, Span<float> cols)
     {
         var pw = _w + 2 * _p;
