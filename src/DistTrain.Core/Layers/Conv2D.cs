@@ -29,7 +29,8 @@ public sealed class Conv2D : Layer
     private readonly Initializer _init;
     private float[]? _cols;     // (C·k·k + 1, OH·OW): one sample's column matrix, then a row of ones (for the bias gradient)
     private float[]? _dcols;    // (C·k·k, OH·OW) at offset ColSlack: one sample's column gradient, with slack either side
-    private float[]? _dWb;      // (F, C·k·k + 1): the weight gradient with the bias gradient as an extra column, for one pass
+    private float[]? _dWb;
+    private readonly int[] _gatherMasks; // lane masks of the gather col2im, one per (pair of row vectors, kj, vector): ow inside [0, OW)      // (F, C·k·k + 1): the weight gradient with the bias gradient as an extra column, for one pass
     private float[]? _padded;   // (C, H+2p, W+2p): one sample's x, or its dx, inside a zero border (stride 1)
     private bool _paddedBorderZero; // _padded's border holds zeros (im2col only writes its interior)
 
@@ -45,6 +46,7 @@ public sealed class Conv2D : Layer
         _ckk = _c * _k * _k;
         _ohw = _oh * _ow;
         _init = init;
+        _gatherMasks = UsesGatherCol2Im ? GatherMasks() : [];
     }
 
     private static TensorShape OutputShapeOf(string name, TensorShape input, int filters, int kernel, int stride, int padding)
@@ -185,6 +187,33 @@ public sealed class Conv2D : Layer
     // scatter (Col2ImStride1) adds them, so the sums are the same; but there is no border buffer to clear
     // or copy out, no read-modify-write of dx, and no scalar tails (the last vector of a row overlaps the
     // one before it and writes the same sums again).
+    // Per pair of row vectors (at qa, qb as in Col2ImGather) and kj: for each of the two vectors, lane l is
+    // all ones when ow = q + l + p − kj lies in [0, OW), else 0.
+    private int[] GatherMasks()
+    {
+        const int width = 8;
+        var pairs = (_w + 2 * width - 1) / (2 * width);
+        var masks = new int[pairs * _k * 2 * width];
+        for (var pair = 0; pair < pairs; pair++)
+        {
+            var q0 = pair * 2 * width;
+            var qs = (Math.Min(q0, _w - width), Math.Min(q0 + width, _w - width));
+            for (var kj = 0; kj < _k; kj++)
+            {
+                for (var v = 0; v < 2; v++)
+                {
+                    var q = v == 0 ? qs.Item1 : qs.Item2;
+                    for (var l = 0; l < width; l++)
+                    {
+                        var ow = q + l + _p - kj;
+                        masks[((pair * _k + kj) * 2 + v) * width + l] = ow >= 0 && ow < _ow ? -1 : 0;
+                    }
+                }
+            }
+        }
+        return masks;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Col2ImGather(ReadOnlySpan<float> buffer, Span<float> dx)
     {
@@ -194,9 +223,10 @@ public sealed class Conv2D : Layer
             throw new ArgumentException($"Conv2D layer {Name}: col2im needs a column buffer of {_ckk * _ohw + 2 * slack} and dx of {_c * hw} floats, got {buffer.Length} and {dx.Length}.");
         ref var rb = ref MemoryMarshal.GetReference(buffer);
         ref var rd = ref MemoryMarshal.GetReference(dx);
-        var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-        var owEnd = Vector256.Create(_ow);
         const int width = 8;
+        if (_gatherMasks.Length < ((_w + 2 * width - 1) / (2 * width)) * _k * 2 * width)
+            throw new InvalidOperationException($"Conv2D layer {Name}: the gather col2im's masks were not built for this geometry.");
+        ref var rm = ref MemoryMarshal.GetArrayDataReference(_gatherMasks);
         for (var c = 0; c < _c; c++)
         {
             var tapRow0 = slack + c * _k * _k * _ohw; // start of row (c, 0, 0) in the buffer
@@ -205,27 +235,24 @@ public sealed class Conv2D : Layer
                 var dst = c * hw + ih * _w;
                 // Two vectors of the row at a time (the second clamped to the row's end, so the same as the
                 // first for a row of 8): two independent chains of adds instead of one.
-                for (var q0 = 0; q0 < _w; q0 += 2 * width)
+                for (int q0 = 0, pair = 0; q0 < _w; q0 += 2 * width, pair++)
                 {
                     var qa = Math.Min(q0, _w - width);
                     var qb = Math.Min(q0 + width, _w - width);
                     var accA = Vector256<float>.Zero;
                     var accB = Vector256<float>.Zero;
+                    var masks = pair * _k * 2 * width;
                     for (var ki = 0; ki < _k; ki++)
                     {
                         var oh = ih + _p - ki;
                         if (oh < 0 || oh >= _oh) continue;
                         for (var kj = 0; kj < _k; kj++)
                         {
-                            var owA = qa + _p - kj; // ow of lane 0
-                            var owB = qb + _p - kj;
-                            var ow = lanes + Vector256.Create(owA);
-                            var insideA = Vector256.GreaterThanOrEqual(ow, Vector256<int>.Zero) & Vector256.LessThan(ow, owEnd);
-                            ow = lanes + Vector256.Create(owB);
-                            var insideB = Vector256.GreaterThanOrEqual(ow, Vector256<int>.Zero) & Vector256.LessThan(ow, owEnd);
-                            var src = tapRow0 + (ki * _k + kj) * _ohw + oh * _ow;
-                            accA += Vector256.LoadUnsafe(ref rb, (nuint)(src + owA)) & insideA.AsSingle();
-                            accB += Vector256.LoadUnsafe(ref rb, (nuint)(src + owB)) & insideB.AsSingle();
+                            var insideA = Vector256.LoadUnsafe(ref rm, (nuint)(masks + kj * 2 * width)).AsSingle();
+                            var insideB = Vector256.LoadUnsafe(ref rm, (nuint)(masks + kj * 2 * width + width)).AsSingle();
+                            var src = tapRow0 + (ki * _k + kj) * _ohw + oh * _ow + _p - kj; // + q: ow of lane 0
+                            accA += Vector256.LoadUnsafe(ref rb, (nuint)(src + qa)) & insideA;
+                            accB += Vector256.LoadUnsafe(ref rb, (nuint)(src + qb)) & insideB;
                         }
                     }
                     accA.StoreUnsafe(ref rd, (nuint)(dst + qa));
