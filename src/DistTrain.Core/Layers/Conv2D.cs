@@ -17,8 +17,10 @@ namespace DistTrain.Core.Layers;
 /// and with F rows of weights the GEMM result W·cols (F, OH·OW) already is the sample's output in NCHW
 /// layout: no scatter, no gather, no transposes. The bias is written first and the GEMM adds to it
 /// (beta = 1). Backward rebuilds the sample's columns (cheaper than keeping a whole batch's columns,
-/// which fall out of the cache: ~29 MB for W3) for dW += dy_i · colsᵀ, and writes dcols = Wᵀ · dy_i
-/// into a second sample-sized buffer for col2im (docs/benchmarks.md, "Where a W3 step's time goes").
+/// which fall out of the cache: ~29 MB for W3) for [dW | db] += dy_i · [cols; 1]ᵀ (a row of ones under
+/// the columns makes the bias gradient the GEMM's last column), and writes dcols = Wᵀ · dy_i into a
+/// second sample-sized buffer for col2im, which for stride 1 gathers each dx element once from its taps
+/// (docs/benchmarks.md, "Where a W3 step's time goes" and "Conv layers against their GEMMs").
 /// </para>
 /// </summary>
 public sealed class Conv2D : Layer
