@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using DistTrain.Core.Kernels;
@@ -16,8 +17,10 @@ namespace DistTrain.Core.Layers;
 /// and with F rows of weights the GEMM result W·cols (F, OH·OW) already is the sample's output in NCHW
 /// layout: no scatter, no gather, no transposes. The bias is written first and the GEMM adds to it
 /// (beta = 1). Backward rebuilds the sample's columns (cheaper than keeping a whole batch's columns,
-/// which fall out of the cache: ~29 MB for W3) for dW += dy_i · colsᵀ, and writes dcols = Wᵀ · dy_i
-/// into a second sample-sized buffer for col2im (docs/benchmarks.md, "Where a W3 step's time goes").
+/// which fall out of the cache: ~29 MB for W3) for [dW | db] += dy_i · [cols; 1]ᵀ (a row of ones under
+/// the columns makes the bias gradient the GEMM's last column), and writes dcols = Wᵀ · dy_i into a
+/// second sample-sized buffer for col2im, which for stride 1 gathers each dx element once from its taps
+/// (docs/benchmarks.md, "Where a W3 step's time goes" and "Conv layers against their GEMMs").
 /// </para>
 /// </summary>
 public sealed class Conv2D : Layer
@@ -26,9 +29,12 @@ public sealed class Conv2D : Layer
     private readonly int _ckk;  // rows of the column matrix: C·k·k
     private readonly int _ohw;  // OH·OW, output positions per sample
     private readonly Initializer _init;
-    private float[]? _cols;     // (C·k·k, OH·OW): one sample's column matrix
-    private float[]? _dcols;    // (C·k·k, OH·OW): one sample's column gradient
+    private float[]? _cols;     // (C·k·k + 1, OH·OW): one sample's column matrix, then a row of ones (for the bias gradient)
+    private float[]? _dcols;    // (C·k·k, OH·OW) at offset ColSlack: one sample's column gradient, with slack either side
+    private float[]? _dWb;
+    private readonly int[] _gatherMasks; // lane masks of the gather col2im, one per (pair of row vectors, kj, vector): ow inside [0, OW)      // (F, C·k·k + 1): the weight gradient with the bias gradient as an extra column, for one pass
     private float[]? _padded;   // (C, H+2p, W+2p): one sample's x, or its dx, inside a zero border (stride 1)
+    private bool _paddedBorderZero; // _padded's border holds zeros (im2col only writes its interior)
 
     public Conv2D(string name, TensorShape input, int filters, int kernelSize, int stride, int padding, Initializer init = Initializer.He)
         : base(name, input, OutputShapeOf(name, input, filters, kernelSize, stride, padding))
@@ -42,6 +48,7 @@ public sealed class Conv2D : Layer
         _ckk = _c * _k * _k;
         _ohw = _oh * _ow;
         _init = init;
+        _gatherMasks = UsesGatherCol2Im ? GatherMasks() : [];
     }
 
     private static TensorShape OutputShapeOf(string name, TensorShape input, int filters, int kernel, int stride, int padding)
@@ -94,7 +101,7 @@ public sealed class Conv2D : Layer
     public override void Forward(in BatchContext ctx, ReadOnlySpan<float> x, Span<float> y, IGemm gemm)
     {
         var n = ctx.BatchSize;
-        var cols = Ensure(ref _cols, _ckk * _ohw);
+        var cols = Ensure(ref _cols, (_ckk + 1) * _ohw);
         var chw = _c * _h * _w;
         var fohw = _f * _ohw;
         var p = Parameters;
@@ -118,55 +125,143 @@ public sealed class Conv2D : Layer
         if (!train && dx.IsEmpty) return;
         var chw = _c * _h * _w;
         var fohw = _f * _ohw;
-        var cols = Ensure(ref _cols, _ckk * _ohw);
-        var dcols = dx.IsEmpty ? [] : Ensure(ref _dcols, _ckk * _ohw);
+        var ckk1 = _ckk + 1;
+        var cols = Ensure(ref _cols, ckk1 * _ohw);
+        var slack = ColSlack;
+        var dcolsBuffer = dx.IsEmpty ? [] : Ensure(ref _dcols, _ckk * _ohw + 2 * slack);
+        var dcols = dx.IsEmpty ? [] : dcolsBuffer.AsSpan(slack, _ckk * _ohw);
         var p = Parameters;
         var weights = p[..WeightCount];
         var g = Gradients;
         var dW = train ? g[..WeightCount] : [];
         var db = train ? g.Slice(WeightCount, _f) : [];
+        var dWb = train ? Ensure(ref _dWb, _f * ckk1).AsSpan(0, _f * ckk1) : [];
+        if (train)
+        {
+            // The bias gradient is the weight gradient of an input that is always 1: with a row of ones under
+            // the columns, one GEMM per sample yields both (db_f = Σ dy_i[f, ·] as its last column), and the
+            // separate pass of vector sums over dy goes away. dWb starts from the accumulated gradients.
+            cols.AsSpan(_ckk * _ohw, _ohw).Fill(1f);
+            for (var f = 0; f < _f; f++)
+            {
+                dW.Slice(f * _ckk, _ckk).CopyTo(dWb.Slice(f * ckk1, _ckk));
+                dWb[f * ckk1 + _ckk] = db[f];
+            }
+        }
         for (var i = 0; i < n; i++)
         {
             var dyi = dy.Slice(i * fohw, fohw); // (F, OHW)
             if (train)
             {
                 Im2Col(x.Slice(i * chw, chw), cols);
-                // dW (F, CKK) += dy_i (F, OHW) · cols_iᵀ (OHW, CKK)
-                gemm.Sgemm(false, true, _f, _ckk, _ohw, 1f, dyi, _ohw, cols, _ohw, 1f, dW, _ckk);
-                for (var f = 0; f < _f; f++) db[f] += Sum(dyi.Slice(f * _ohw, _ohw));
+                // [dW | db] (F, CKK+1) += dy_i (F, OHW) · [cols_i; 1]ᵀ (OHW, CKK+1)
+                gemm.Sgemm(false, true, _f, ckk1, _ohw, 1f, dyi, _ohw, cols, _ohw, 1f, dWb, ckk1);
             }
             if (!dx.IsEmpty)
             {
                 // dcols (CKK, OHW) = Wᵀ (CKK, F) · dy_i (F, OHW)
                 gemm.Sgemm(true, false, _ckk, _ohw, _f, 1f, weights, _ckk, dyi, _ohw, 0f, dcols, _ohw);
-                Col2Im(dcols, dx.Slice(i * chw, chw));
+                if (UsesGatherCol2Im) Col2ImGather(dcolsBuffer, dx.Slice(i * chw, chw));
+                else Col2Im(dcols, dx.Slice(i * chw, chw));
+            }
+        }
+        if (train)
+        {
+            for (var f = 0; f < _f; f++)
+            {
+                dWb.Slice(f * ckk1, _ckk).CopyTo(dW.Slice(f * _ckk, _ckk));
+                db[f] = dWb[f * ckk1 + _ckk];
             }
         }
     }
 
-    // Σ v, with four independent vector accumulators: a scalar running sum is one long dependency chain
-    // (4 cycles per element), which made the bias gradient of W3's first conv cost more than its GEMMs.
-    internal static float Sum(ReadOnlySpan<float> v)
+    // Floats kept free before and after the column gradient, so that the gather col2im may load whole
+    // vectors that start up to k − 1 floats before a row's first element or end after its last.
+    private int ColSlack => _k;
+
+    private bool UsesGatherCol2Im => _s == 1 && _w >= Vector256<float>.Count && Vector256.IsHardwareAccelerated;
+
+    // Stride 1, rows of at least 8: dcols (C·k·k, OH·OW), stored at offset ColSlack in buffer -> dx (C,H,W).
+    // Each dx element is gathered once from its k·k taps, 8 neighbours of a row at a time in one vector:
+    // dx[c, ih, iw] = Σ_(ki,kj) dcols[(c,ki,kj), oh = ih + p − ki, ow = iw + p − kj] over the taps that
+    // exist. A tap's 8 values are one unaligned load; lanes whose ow falls outside [0, OW) (they read a
+    // neighbouring row, or the slack) are masked to zero. Taps are added in (ki, kj) order from 0, as the
+    // scatter (Col2ImStride1) adds them, so the sums are the same; but there is no border buffer to clear
+    // or copy out, no read-modify-write of dx, and no scalar tails (the last vector of a row overlaps the
+    // one before it and writes the same sums again).
+    // Per pair of row vectors (at qa, qb as in Col2ImGather) and kj: for each of the two vectors, lane l is
+    // all ones when ow = q + l + p − kj lies in [0, OW), else 0.
+    private int[] GatherMasks()
     {
-        var j = 0;
-        var sum = 0f;
-        if (Vector256.IsHardwareAccelerated && v.Length >= 4 * Vector256<float>.Count)
+        const int width = 8;
+        var pairs = (_w + 2 * width - 1) / (2 * width);
+        var masks = new int[pairs * _k * 2 * width];
+        for (var pair = 0; pair < pairs; pair++)
         {
-            ref var r = ref MemoryMarshal.GetReference(v);
-            var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
-            const int step = 4 * 8;
-            for (; j <= v.Length - step; j += step)
+            var q0 = pair * 2 * width;
+            var qs = (Math.Min(q0, _w - width), Math.Min(q0 + width, _w - width));
+            for (var kj = 0; kj < _k; kj++)
             {
-                a0 += Vector256.LoadUnsafe(ref r, (nuint)j);
-                a1 += Vector256.LoadUnsafe(ref r, (nuint)(j + 8));
-                a2 += Vector256.LoadUnsafe(ref r, (nuint)(j + 16));
-                a3 += Vector256.LoadUnsafe(ref r, (nuint)(j + 24));
+                for (var v = 0; v < 2; v++)
+                {
+                    var q = v == 0 ? qs.Item1 : qs.Item2;
+                    for (var l = 0; l < width; l++)
+                    {
+                        var ow = q + l + _p - kj;
+                        masks[((pair * _k + kj) * 2 + v) * width + l] = ow >= 0 && ow < _ow ? -1 : 0;
+                    }
+                }
             }
-            for (; j <= v.Length - 8; j += 8) a0 += Vector256.LoadUnsafe(ref r, (nuint)j);
-            sum = Vector256.Sum((a0 + a1) + (a2 + a3));
         }
-        for (; j < v.Length; j++) sum += v[j];
-        return sum;
+        return masks;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Col2ImGather(ReadOnlySpan<float> buffer, Span<float> dx)
+    {
+        var hw = _h * _w;
+        var slack = ColSlack;
+        if (buffer.Length < _ckk * _ohw + 2 * slack || dx.Length < _c * hw)
+            throw new ArgumentException($"Conv2D layer {Name}: col2im needs a column buffer of {_ckk * _ohw + 2 * slack} and dx of {_c * hw} floats, got {buffer.Length} and {dx.Length}.");
+        ref var rb = ref MemoryMarshal.GetReference(buffer);
+        ref var rd = ref MemoryMarshal.GetReference(dx);
+        const int width = 8;
+        if (_gatherMasks.Length < ((_w + 2 * width - 1) / (2 * width)) * _k * 2 * width)
+            throw new InvalidOperationException($"Conv2D layer {Name}: the gather col2im's masks were not built for this geometry.");
+        ref var rm = ref MemoryMarshal.GetArrayDataReference(_gatherMasks);
+        for (var c = 0; c < _c; c++)
+        {
+            var tapRow0 = slack + c * _k * _k * _ohw; // start of row (c, 0, 0) in the buffer
+            for (var ih = 0; ih < _h; ih++)
+            {
+                var dst = c * hw + ih * _w;
+                // Two vectors of the row at a time (the second clamped to the row's end, so the same as the
+                // first for a row of 8): two independent chains of adds instead of one.
+                for (int q0 = 0, pair = 0; q0 < _w; q0 += 2 * width, pair++)
+                {
+                    var qa = Math.Min(q0, _w - width);
+                    var qb = Math.Min(q0 + width, _w - width);
+                    var accA = Vector256<float>.Zero;
+                    var accB = Vector256<float>.Zero;
+                    var masks = pair * _k * 2 * width;
+                    for (var ki = 0; ki < _k; ki++)
+                    {
+                        var oh = ih + _p - ki;
+                        if (oh < 0 || oh >= _oh) continue;
+                        for (var kj = 0; kj < _k; kj++)
+                        {
+                            var insideA = Vector256.LoadUnsafe(ref rm, (nuint)(masks + kj * 2 * width)).AsSingle();
+                            var insideB = Vector256.LoadUnsafe(ref rm, (nuint)(masks + kj * 2 * width + width)).AsSingle();
+                            var src = tapRow0 + (ki * _k + kj) * _ohw + oh * _ow + _p - kj; // + q: ow of lane 0
+                            accA += Vector256.LoadUnsafe(ref rb, (nuint)(src + qa)) & insideA;
+                            accB += Vector256.LoadUnsafe(ref rb, (nuint)(src + qb)) & insideB;
+                        }
+                    }
+                    accA.StoreUnsafe(ref rd, (nuint)(dst + qa));
+                    accB.StoreUnsafe(ref rd, (nuint)(dst + qb));
+                }
+            }
+        }
     }
 
     // x (C,H,W) of one sample -> cols (C·k·k, OH·OW); row r = (c, ki, kj), column = oh·OW + ow
@@ -262,25 +357,60 @@ public sealed class Conv2D : Layer
     // Stride 1: x is first copied inside a zero border of width p, so that every column row (c, ki, kj)
     // is OH plain copies of OW floats, with no clipping at the edges.
     // x (C,H,W) -> cols (C·k·k, OH·OW)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Im2ColStride1(ReadOnlySpan<float> x, Span<float> cols)
     {
         var pw = _w + 2 * _p;
         var ph = _h + 2 * _p;
         var plane = ph * pw;
         var padded = Ensure(ref _padded, _c * plane);
-        if (_p > 0) padded.AsSpan(0, _c * plane).Clear(); // the border (32 KB for W3's second conv: cheap)
+        // The border stays zero between samples unless the scatter col2im used the buffer since.
+        if (_p > 0 && !_paddedBorderZero) padded.AsSpan(0, _c * plane).Clear();
+        _paddedBorderZero = true;
         for (var c = 0; c < _c; c++)
             for (var ih = 0; ih < _h; ih++)
                 CopyShort(x.Slice((c * _h + ih) * _w, _w), padded.AsSpan(c * plane + (ih + _p) * pw + _p, _w));
+        if (cols.Length < _ckk * _ohw)
+            throw new ArgumentException($"Conv2D layer {Name}: im2col needs {_ckk * _ohw} floats of columns, got {cols.Length}.");
+        if (_ow < Vector256<float>.Count || !Vector256.IsHardwareAccelerated)
+        {
+            for (var c = 0; c < _c; c++)
+            {
+                for (var ki = 0; ki < _k; ki++)
+                {
+                    for (var kj = 0; kj < _k; kj++)
+                    {
+                        var dst = cols.Slice(((c * _k + ki) * _k + kj) * _ohw, _ohw);
+                        var src = padded.AsSpan(c * plane + ki * pw + kj, (_oh - 1) * pw + _ow);
+                        for (var oh = 0; oh < _oh; oh++) CopyShort(src.Slice(oh * pw, _ow), dst.Slice(oh * _ow, _ow));
+                    }
+                }
+            }
+            return;
+        }
+        // Rows of at least 8: whole vectors, the last one overlapping the one before it; offsets checked
+        // once above (the source is inside the bordered C planes, the destination inside C·k·k rows).
+        ref var rp = ref MemoryMarshal.GetArrayDataReference(padded);
+        ref var rc = ref MemoryMarshal.GetReference(cols);
+        var tail = _ow - Vector256<float>.Count;
+        nuint dst0 = 0;
         for (var c = 0; c < _c; c++)
         {
             for (var ki = 0; ki < _k; ki++)
             {
                 for (var kj = 0; kj < _k; kj++)
                 {
-                    var dst = cols.Slice(((c * _k + ki) * _k + kj) * _ohw, _ohw);
-                    var src = padded.AsSpan(c * plane + ki * pw + kj, (_oh - 1) * pw + _ow);
-                    for (var oh = 0; oh < _oh; oh++) CopyShort(src.Slice(oh * pw, _ow), dst.Slice(oh * _ow, _ow));
+                    var src0 = (nuint)(c * plane + ki * pw + kj);
+                    for (var oh = 0; oh < _oh; oh++)
+                    {
+                        ref var s = ref Unsafe.Add(ref rp, src0);
+                        ref var d = ref Unsafe.Add(ref rc, dst0);
+                        var j = 0;
+                        for (; j < tail; j += 8) Vector256.LoadUnsafe(ref s, (nuint)j).StoreUnsafe(ref d, (nuint)j);
+                        Vector256.LoadUnsafe(ref s, (nuint)tail).StoreUnsafe(ref d, (nuint)tail);
+                        src0 += (nuint)pw;
+                        dst0 += (nuint)_ow;
+                    }
                 }
             }
         }
@@ -294,6 +424,7 @@ public sealed class Conv2D : Layer
         var plane = ph * pw;
         var padded = Ensure(ref _padded, _c * plane).AsSpan(0, _c * plane);
         padded.Clear();
+        _paddedBorderZero = false; // the sums below land on the border too
         for (var c = 0; c < _c; c++)
         {
             for (var ki = 0; ki < _k; ki++)
