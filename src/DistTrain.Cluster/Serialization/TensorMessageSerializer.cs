@@ -170,8 +170,12 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
 
     public override object FromBinary(byte[] bytes, string manifest) => Decode(bytes, manifest);
 
-    /// <summary>Decodes from any span (e.g. a pooled reassembly buffer).</summary>
-    public static object Decode(ReadOnlySpan<byte> bytes, string manifest)
+    /// <summary>
+    /// Decodes from any span (e.g. a pooled reassembly buffer). With <paramref name="pool"/>, the tensor payload
+    /// of ComputeGradients (Parameters), GradientsComputed (Gradient) and EvaluateShard (Parameters) is rented
+    /// from it, for the consuming actor to hand back (<see cref="ReceiveBufferPool"/>).
+    /// </summary>
+    public static object Decode(ReadOnlySpan<byte> bytes, string manifest, ReceiveBufferPool? pool = null)
     {
         var type = TypeName(manifest) ?? throw new SerializationException(
             $"DistTrain tensor serializer (id {Id}): unknown manifest '{manifest}'; expected one of CG, CL, GC, GH, PS, ES, TC. " +
@@ -193,7 +197,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 var shard = r.Int32("ShardIndex");
                 var seed = r.UInt64("Seed");
                 var ids = r.Ints("SampleIds");
-                var parameters = r.Floats("Parameters");
+                var parameters = r.Floats("Parameters", pool);
                 var local = manifest == ComputeGradientsLocalManifest ? r.Ints("LocalSteps") : null;
                 result = new ComputeGradients(jobId, ver, attempt, epoch, step, shard, ids, seed, parameters, local);
                 break;
@@ -209,7 +213,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 var samples = r.Int32("Samples");
                 var loss = r.Double("LossSum");
                 var correct = r.Int32("Correct");
-                var gradient = r.Floats("Gradient");
+                var gradient = r.Floats("Gradient", pool);
                 Compression.CompressedTensor? compressed = null;
                 if (manifest == GradientsComputedHalfManifest)
                 {
@@ -240,7 +244,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                     throw r.Error("Split", at, $"expected a DataSplit (0 = Train, 1 = Validation, 2 = Test), found {split}");
                 var start = r.Int32("Start");
                 var length = r.Int32("Length");
-                var parameters = r.Floats("Parameters");
+                var parameters = r.Floats("Parameters", pool);
                 result = new EvaluateShard(jobId, ver, (DataSplit)split, start, length, parameters);
                 break;
             }

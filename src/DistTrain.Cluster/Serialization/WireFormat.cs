@@ -170,11 +170,12 @@ internal ref struct WireReader(ReadOnlySpan<byte> buffer, string messageType)
         }
     }
 
-    public float[] Floats(string field)
+    /// <summary>A float array; from <paramref name="pool"/> when given (a tensor payload its consumer hands back).</summary>
+    public float[] Floats(string field, ReceiveBufferPool? pool = null)
     {
         var n = Count(field, sizeof(float), "float32 values");
         var src = Take(n * sizeof(float), field, "float32 values");
-        var a = GC.AllocateUninitializedArray<float>(n);
+        var a = pool is null ? GC.AllocateUninitializedArray<float>(n) : pool.Rent(n);
         if (BitConverter.IsLittleEndian) src.CopyTo(MemoryMarshal.AsBytes(a.AsSpan())); // the one copy of the payload
         else BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, int>(src), MemoryMarshal.Cast<float, int>(a.AsSpan()));
         return a;

@@ -31,8 +31,8 @@ public sealed record DataPlaneStats(long FramesSent, long BytesSent, long Frames
 /// only when a larger message comes, and writes it on the caller's thread (TCP_NODELAY): nothing is
 /// allocated per message but the path strings. Receiving runs one thread per inbound connection that reads
 /// each frame into a buffer grown once, decodes it with <see cref="TensorMessageSerializer"/> (the only
-/// copy of the payload) and tells the message to its target actor with the original sender. A malformed
-/// frame, an oversized one or a bad preamble logs an error and drops that connection; nothing a peer
+/// copy of the payload, into an array from <see cref="ReceivePool"/> that the consuming actor hands back)
+/// and tells the message to its target actor with the original sender. A malformed frame, an oversized one or a bad preamble logs an error and drops that connection; nothing a peer
 /// sends can stop the node (the sender then falls back to Akka and reconnects later).
 /// </para>
 /// <para>
@@ -99,6 +99,12 @@ public sealed class DataPlane : IExtension, IDisposable
 
     /// <summary>Why the data plane is off on this node; null when it is on.</summary>
     public string? DisabledReason { get; }
+
+    /// <summary>
+    /// Where received tensor payloads come from; the actors that consume them (a worker's parameters once the
+    /// next ones replace them, the parameter server's gradients once the step completed) hand them back.
+    /// </summary>
+    public ReceiveBufferPool ReceivePool { get; } = new();
 
     /// <summary>The port this node's data plane listens on; 0 when it is off.</summary>
     public int Port { get; }
@@ -328,7 +334,7 @@ public sealed class DataPlane : IExtension, IDisposable
                     throw new System.Runtime.Serialization.SerializationException(bad);
                 if (buffer.Length < length) buffer = GC.AllocateUninitializedArray<byte>(length); // grown once, then reused
                 stream.ReadExactly(buffer, 0, length);
-                var frame = DataPlaneFrame.Read(buffer.AsSpan(0, length));
+                var frame = DataPlaneFrame.Read(buffer.AsSpan(0, length), ReceivePool);
                 Interlocked.Increment(ref _framesReceived);
                 Interlocked.Add(ref _bytesReceived, length + DataPlaneFrame.LengthPrefix);
                 Deliver(frame, refs, peerName);

@@ -119,8 +119,9 @@ public static class DataPlaneFrame
     /// <summary>
     /// Decodes one frame body (after the length prefix). Throws <see cref="SerializationException"/> naming
     /// the field and offset when the body is malformed or carries a message the data plane does not carry.
+    /// Tensor payloads are rented from <paramref name="pool"/> when given (see <see cref="TensorMessageSerializer.Decode"/>).
     /// </summary>
-    public static DataPlaneMessage Read(ReadOnlySpan<byte> body)
+    public static DataPlaneMessage Read(ReadOnlySpan<byte> body, ReceiveBufferPool? pool = null)
     {
         var r = new WireReader(body, "data-plane frame");
         var kind = r.Byte("Kind");
@@ -136,7 +137,7 @@ public static class DataPlaneFrame
         var manifest = r.String("Manifest");
         if (!IsCarried(manifest))
             throw r.Error("Manifest", at, $"expected a tensor message manifest (CG, CL, GC, GH, PS or ES), found '{(manifest.Length > 16 ? manifest[..16] + "…" : manifest)}'");
-        var message = TensorMessageSerializer.Decode(body[r.Position..], manifest);
+        var message = TensorMessageSerializer.Decode(body[r.Position..], manifest, pool);
         return new DataPlaneMessage(target, sender, message);
     }
 }

@@ -126,6 +126,27 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_received_tensor_comes_from_the_receive_pool_and_a_returned_array_carries_the_next_one()
+    {
+        var here = DataPlane.Start(Sys);
+        var there = DataPlane.Start(_other);
+        var (probe, remote) = RemoteProbe();
+        Assert.True(await here.ConnectAsync(OtherAddress));
+        var first = Gradient(250_000, 3);
+        var second = Gradient(250_000, 4);
+
+        Assert.True(here.TrySend(remote, first));
+        var got1 = probe.ExpectMsg<GradientsComputed>(TimeSpan.FromSeconds(5));
+        Assert.True(there.ReceivePool.Return(got1.Gradient));
+        Assert.False(there.ReceivePool.Return(first.Gradient)); // the sender's own array was never lent
+        Assert.True(here.TrySend(remote, second));
+        var got2 = probe.ExpectMsg<GradientsComputed>(TimeSpan.FromSeconds(5));
+
+        Assert.Same(got1.Gradient, got2.Gradient);
+        Deep.Equal(second, got2);
+    }
+
+    [Fact]
     public async Task A_forgotten_peer_gets_no_frame_on_its_old_connection_and_is_connected_again()
     {
         // What a member that became unreachable or was removed gets (MembershipWatcher): a worker restarted at
