@@ -106,7 +106,35 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
     /// Writes <paramref name="obj"/> into exactly <paramref name="bytes"/>, which must be <see cref="SizeOf"/>(obj)
     /// long (e.g. a slice of a pooled buffer: the data plane encodes without allocating).
     /// </summary>
-    public static void EncodeInto(object obj, Span<byte> bytes)
+    public static void EncodeInto(object obj, Span<byte> bytes) => EncodeInto(obj, bytes, omitTrailingFloats: false);
+
+    /// <summary>
+    /// The float array that ends <paramref name="obj"/>'s serialized form (ComputeGradients without local steps,
+    /// GradientsComputed without a 16-bit payload, ParametersSnapshot, EvaluateShard), or null. On a
+    /// little-endian machine its bytes on the wire are the array's own bytes, so a sender may write them
+    /// straight from the array after the rest (<see cref="EncodeHeadInto"/>) instead of copying them first.
+    /// </summary>
+    public static float[]? TrailingFloats(object obj) => !BitConverter.IsLittleEndian ? null : obj switch
+    {
+        ComputeGradients { LocalSteps: null } m => m.Parameters,
+        GradientsComputed { Compressed: null } m => m.Gradient,
+        ParametersSnapshot m => m.Parameters,
+        EvaluateShard m => m.Parameters,
+        _ => null,
+    };
+
+    /// <summary>
+    /// Writes <paramref name="obj"/>'s serialized form without the raw bytes of its <see cref="TrailingFloats"/>
+    /// (their element count included) into exactly <paramref name="bytes"/>: <see cref="SizeOf"/>(obj) minus
+    /// 4 × that array's length. The caller sends the array's bytes right after.
+    /// </summary>
+    public static void EncodeHeadInto(object obj, Span<byte> bytes)
+    {
+        if (TrailingFloats(obj) is null) throw new ArgumentException($"a {obj.GetType().Name} of this form has no trailing float payload; use EncodeInto");
+        EncodeInto(obj, bytes, omitTrailingFloats: true);
+    }
+
+    private static void EncodeInto(object obj, Span<byte> bytes, bool omitTrailingFloats)
     {
         var w = new WireWriter(bytes);
         w.Byte(FormatVersion);
@@ -121,7 +149,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 w.Int32(m.ShardIndex);
                 w.UInt64(m.Seed);
                 w.Ints(m.SampleIds);
-                w.Floats(m.Parameters);
+                w.Floats(m.Parameters, omitTrailingFloats);
                 if (m.LocalSteps is { } local) w.Ints(local);
                 break;
             case GradientsComputed m:
@@ -134,7 +162,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 w.Int32(m.Samples);
                 w.Double(m.LossSum);
                 w.Int32(m.Correct);
-                w.Floats(m.Gradient);
+                w.Floats(m.Gradient, omitTrailingFloats);
                 if (m.Compressed is { } c)
                 {
                     w.Byte((byte)c.Kind);
@@ -144,7 +172,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
             case ParametersSnapshot m:
                 w.String(m.JobId);
                 w.Int64(m.Version);
-                w.Floats(m.Parameters);
+                w.Floats(m.Parameters, omitTrailingFloats);
                 break;
             case EvaluateShard m:
                 w.String(m.JobId);
@@ -152,7 +180,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 w.Int32((int)m.Split);
                 w.Int32(m.Start);
                 w.Int32(m.Length);
-                w.Floats(m.Parameters);
+                w.Floats(m.Parameters, omitTrailingFloats);
                 break;
             case TensorChunk m:
                 w.Guid(m.TransferId);

@@ -71,9 +71,11 @@ internal ref struct WireWriter(Span<byte> buffer)
         Position += n;
     }
 
-    public void Floats(float[] a)
+    /// <param name="countOnly">Writes the element count only: the caller sends the elements' bytes itself (see TensorMessageSerializer.EncodeHeadInto).</param>
+    public void Floats(float[] a, bool countOnly = false)
     {
         Int32(a.Length);
+        if (countOnly) return;
         var dst = _buffer.Slice(Position, a.Length * sizeof(float));
         if (BitConverter.IsLittleEndian) MemoryMarshal.AsBytes(a.AsSpan()).CopyTo(dst); // the one copy of the payload
         else BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<float, int>(a.AsSpan()), MemoryMarshal.Cast<byte, int>(dst));

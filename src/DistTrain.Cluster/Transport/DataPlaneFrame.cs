@@ -105,6 +105,23 @@ public static class DataPlaneFrame
     }
 
     /// <summary>
+    /// Writes the frame of <paramref name="frameSize"/> bytes (<see cref="SizeOf"/>) up to its trailing float payload
+    /// (<see cref="TensorMessageSerializer.TrailingFloats"/>) into exactly <paramref name="destination"/>
+    /// (frameSize − 4 × the payload's length); the sender writes the payload's bytes after it. The bytes on the
+    /// wire are the same as <see cref="Write"/>'s.
+    /// </summary>
+    public static void WriteHead(Span<byte> destination, int frameSize, string targetPath, string senderPath, string manifest, object message)
+    {
+        var w = new WireWriter(destination);
+        w.Int32(frameSize - LengthPrefix);
+        w.Byte(MessageKind);
+        w.String(targetPath);
+        w.String(senderPath);
+        w.String(manifest);
+        TensorMessageSerializer.EncodeHeadInto(message, destination[w.Position..]);
+    }
+
+    /// <summary>
     /// Checks a body length read from the wire. Returns null when it is acceptable, else the reason (the
     /// connection is then dropped: a reader cannot find the next frame after a bad length).
     /// </summary>
