@@ -173,6 +173,9 @@ public static class NodeCommands
         {
             if (node.IsDownOrRemoved)
             {
+                // Akka registers its own SIGTERM handler, which runs the coordinated shutdown (leaving the cluster)
+                // and may finish before ours has cancelled `stop`: a requested stop, not a removal.
+                if (CoordinatedShutdown.Get(node.System).ShutdownReason is CoordinatedShutdown.ClrExitReason) break;
                 stderr.WriteLine("error: this node was removed from the cluster (downed, e.g. after a network partition); exiting so that it can be restarted as a new member");
                 return 1;
             }

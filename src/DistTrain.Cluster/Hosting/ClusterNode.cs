@@ -139,9 +139,18 @@ public sealed class ClusterNode : IAsyncDisposable
         {
             if (System.WhenTerminated.IsCompleted) return true;
             var cluster = Akka.Cluster.Cluster.Get(System);
-            return cluster.IsTerminated || cluster.SelfMember.Status is MemberStatus.Down or MemberStatus.Removed;
+            if (cluster.IsTerminated) return true;
+            // The cluster's read view reports this node as Removed until its first update, which can come after
+            // RegisterOnMemberUp has fired (seen right after "node up" once start-up got faster): a Removed
+            // status counts only once the view has shown this node as a member. (A node removed before that
+            // still ends here: its cluster extension terminates.)
+            var status = cluster.SelfMember.Status;
+            if (status != MemberStatus.Removed) _seenAsMember = true;
+            return status == MemberStatus.Down || (status == MemberStatus.Removed && _seenAsMember);
         }
     }
+
+    private volatile bool _seenAsMember;
 
     /// <summary>Completes when this node is a member that is Up.</summary>
     public Task WhenUp(CancellationToken cancel = default)
