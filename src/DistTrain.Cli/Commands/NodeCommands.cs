@@ -61,8 +61,32 @@ public static class NodeCommands
         try { stop.Cancel(); }
         catch (ObjectDisposedException) { }
     }
+
+    /// <summary>
+    /// DISTTRAIN_STATS_FILE=PATH (a diagnostic for scripts/mp_step_stats.sh): every 0.1 s, one line with the unix
+    /// time, process CPU seconds, GC counts (all, gen 1+, gen 2), total GC pause ms and bytes allocated, so a script
+    /// can take the differences over the training window.
+    /// </summary>
+    private static void StartProcessStats(string? path)
+    {
+        if (string.IsNullOrEmpty(path)) return;
+        new Thread(() =>
+        {
+            using var f = new StreamWriter(path, append: false) { AutoFlush = true };
+            using var self = System.Diagnostics.Process.GetCurrentProcess();
+            while (true)
+            {
+                self.Refresh();
+                f.WriteLine(FormattableString.Invariant(
+                    $"{DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0:F3} {self.TotalProcessorTime.TotalSeconds:F3} {GC.CollectionCount(0)} {GC.CollectionCount(1)} {GC.CollectionCount(2)} {GC.GetTotalPauseDuration().TotalMilliseconds:F1} {GC.GetTotalAllocatedBytes()}"));
+                Thread.Sleep(100);
+            }
+        }) { IsBackground = true, Name = "disttrain-stats" }.Start();
+    }
+
     public static async Task<int> NodeAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
+        StartProcessStats(Environment.GetEnvironmentVariable("DISTTRAIN_STATS_FILE"));
         var cl = CommandLine.Parse("node", args, ["roles", "host", "port", "public-host", "seeds", "workers", "min-workers", "preset", "job", "out", "data", "log-level", "config", .. FeatureOptions.NodeValueOptions], ["help"]);
         if (cl.Has("help")) { stdout.WriteLine(NodeUsage); return 0; }
         var settings = new NodeSettings(
@@ -149,6 +173,9 @@ public static class NodeCommands
         {
             if (node.IsDownOrRemoved)
             {
+                // Akka registers its own SIGTERM handler, which runs the coordinated shutdown (leaving the cluster)
+                // and may finish before ours has cancelled `stop`: a requested stop, not a removal.
+                if (CoordinatedShutdown.Get(node.System).ShutdownReason is CoordinatedShutdown.ClrExitReason) break;
                 stderr.WriteLine("error: this node was removed from the cluster (downed, e.g. after a network partition); exiting so that it can be restarted as a new member");
                 return 1;
             }

@@ -37,6 +37,7 @@ public sealed partial class ParameterServerActor : ReceiveActor
     private bool _localSgd;
     private readonly WorkTeam? _team;
     private readonly Action<int, int> _applyRange; // the optimizer over one range of the trainable parameters
+    private Serialization.ReceiveBufferPool? _receivePool; // the data plane's, on a cluster node: received gradients go back after their step
 
     /// <param name="threads">
     /// Threads for the averaging and optimizer passes at the end of a step (element-wise, so the result is
@@ -60,6 +61,8 @@ public sealed partial class ParameterServerActor : ReceiveActor
         Receive<SaveCheckpoint>(Save);
         ReceiveFaultMessages();
     }
+
+    protected override void PreStart() => _receivePool = Transport.DataPlane.Find(Context.System)?.ReceivePool;
 
     protected override void PostStop()
     {
@@ -170,10 +173,12 @@ public sealed partial class ParameterServerActor : ReceiveActor
                     msg.WorkerId, msg.Version, msg.ShardIndex, msg.LossSum);
                 break;
             case ContributionOutcome.Duplicate:
+                _receivePool?.Return(msg.Gradient); // not kept: a later step may reuse the array
                 StragglerAnswered(msg);
                 _log.Debug("Discarded a second answer for shard {0} of version {1} from worker {2}", msg.ShardIndex, msg.Version, msg.WorkerId);
                 return;
             case ContributionOutcome.Stale or ContributionOutcome.NoStep:
+                _receivePool?.Return(msg.Gradient);
                 _log.Debug("Ignored {0} gradient from worker {1} (version {2}, shard {3})", outcome, msg.WorkerId, msg.Version, msg.ShardIndex);
                 return;
             default:
@@ -192,6 +197,8 @@ public sealed partial class ParameterServerActor : ReceiveActor
         var totals = _aggregator.Totals;
         _coordinator.Tell(new StepCompleted(msg.JobId, _version, _aggregator.Epoch, _aggregator.Step, totals.Samples, totals.LossSum, totals.Correct, lr,
             _aggregator.DroppedShards, applied, AppliedSampleIds(), Steps: StepsCovered()));
+        // The gradients that came off the data plane go back to its pool for the next step's (others are refused).
+        if (_receivePool is { } pool) _aggregator.ReleaseGradients(pool);
     }
 
     private string WorkerOf(int shardIndex)

@@ -25,6 +25,8 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private GradientComputer? _computer;
     private Modes.WorkerModes? _modes;
     private readonly TimeSpan? _announceEvery;
+    private Serialization.ReceiveBufferPool? _receivePool; // the data plane's, on a cluster node
+    private float[]? _loaded; // the parameters of the last message loaded: in use until the next message's replace them
 
     public WorkerActor(string workerId, IJobDataLoader loader, IActorRef coordinator, TimeSpan? announceEvery = null)
     {
@@ -59,6 +61,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
+        _receivePool = Transport.DataPlane.Find(Context.System)?.ReceivePool;
         _coordinator.Tell(new RegisterWorker(_workerId, Self));
         if (_announceEvery is { } every) Timers.StartPeriodicTimer("announce", Announce.Instance, every);
     }
@@ -69,6 +72,15 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         _data = null;
         _computer = null;
         _modes = null;
+        Replace(null);
+    }
+
+    // Hands the previous message's parameters back to the data plane's pool once newer ones replaced them in
+    // the replica (the pool refuses arrays it did not lend: in local mode the ps's master buffer).
+    private void Replace(float[]? parameters)
+    {
+        if (_loaded is { } previous && !ReferenceEquals(previous, parameters)) _receivePool?.Return(previous);
+        _loaded = parameters;
     }
 
     private void Prepare(PrepareJob msg)
@@ -116,7 +128,11 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         if (model.FrozenParameterCount > 0)
         {
             // Only the trainable range travels for training; evaluation snapshots carry all parameters.
-            if (FrozenParameters.TryLoad(model, parameters)) return true;
+            if (FrozenParameters.TryLoad(model, parameters))
+            {
+                Replace(parameters); // copied, but local SGD still reads the message's array while it computes
+                return true;
+            }
             _log.Error("Worker {0} received {1} parameters but its replica of job {2} has {3} trainable ({4} in all): mismatched model; work ignored",
                 _workerId, parameters.Length, _job!.JobId, model.TrainableParameterCount, model.ParameterCount);
             return false;
@@ -131,6 +147,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         // server's master buffer, which changes only after every shard of the step has answered; in a
         // cluster it is the array this message deserialized into.
         model.ShareParameters(parameters);
+        Replace(parameters);
         return true;
     }
 

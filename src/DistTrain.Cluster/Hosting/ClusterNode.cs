@@ -37,13 +37,41 @@ public sealed class ClusterNode : IAsyncDisposable
 
     public Address Address => Akka.Cluster.Cluster.Get(System).SelfAddress;
 
-    /// <summary>Akka settings of this node layered over the base configuration.</summary>
+    /// <summary>
+    /// Set to <c>pool</c> to run the parameter server, the coordinator and the parameter-server proxy of a ps
+    /// node on the thread pool (for comparison) instead of <see cref="InlineDispatcherConfigurator"/>.
+    /// </summary>
+    public const string DispatcherEnvironmentVariable = "DISTTRAIN_NODE_DISPATCHER";
+
+    /// <summary>
+    /// Akka settings of this node layered over the base configuration. As in local mode
+    /// (<see cref="LocalMode.Configuration"/>), the parameter server and coordinator singletons and the
+    /// parameter-server proxy handle their messages on the sending thread: the last gradient's data-plane
+    /// receive thread averages and steps, tells the coordinator, which plans the next step, and the proxy and
+    /// the parameter server send its parameters out, without waking a pool thread at each of those hops.
+    /// Workers stay on the thread pool (their PrepareJob loads data: not on a remoting thread).
+    /// </summary>
     public static Config NodeConfig(NodeSettings s, Config baseConfig)
     {
         var seeds = string.Join(", ", s.SeedList.Select(x => $"\"{x}\""));
         var roles = string.Join(", ", s.Roles.Select(x => $"\"{x}\""));
         var publicHost = s.PublicHost ?? s.Host;
+        var inline = !string.Equals(Environment.GetEnvironmentVariable(DispatcherEnvironmentVariable), "pool", StringComparison.OrdinalIgnoreCase);
+        var deployment = inline
+            ? $$"""
+              akka.actor.deployment {
+                "/{{TrainingTopology.ParameterServerName}}/singleton" { dispatcher = disttrain-inline-dispatcher }
+                "/{{TrainingTopology.CoordinatorName}}/singleton" { dispatcher = disttrain-inline-dispatcher }
+                "/{{ParameterServerProxyName}}" { dispatcher = disttrain-inline-dispatcher }
+              }
+              disttrain-inline-dispatcher {
+                type = "{{typeof(InlineDispatcherConfigurator).FullName}}, {{typeof(InlineDispatcherConfigurator).Assembly.GetName().Name}}"
+                throughput = 100
+              }
+              """
+            : "";
         return ConfigurationFactory.ParseString($$"""
+            {{deployment}}
             akka.remote.dot-netty.tcp.hostname = "{{s.Host}}"
             akka.remote.dot-netty.tcp.public-hostname = "{{publicHost}}"
             akka.remote.dot-netty.tcp.port = {{s.Port}}
@@ -111,9 +139,18 @@ public sealed class ClusterNode : IAsyncDisposable
         {
             if (System.WhenTerminated.IsCompleted) return true;
             var cluster = Akka.Cluster.Cluster.Get(System);
-            return cluster.IsTerminated || cluster.SelfMember.Status is MemberStatus.Down or MemberStatus.Removed;
+            if (cluster.IsTerminated) return true;
+            // The cluster's read view reports this node as Removed until its first update, which can come after
+            // RegisterOnMemberUp has fired (seen right after "node up" once start-up got faster): a Removed
+            // status counts only once the view has shown this node as a member. (A node removed before that
+            // still ends here: its cluster extension terminates.)
+            var status = cluster.SelfMember.Status;
+            if (status != MemberStatus.Removed) _seenAsMember = true;
+            return status == MemberStatus.Down || (status == MemberStatus.Removed && _seenAsMember);
         }
     }
+
+    private volatile bool _seenAsMember;
 
     /// <summary>Completes when this node is a member that is Up.</summary>
     public Task WhenUp(CancellationToken cancel = default)

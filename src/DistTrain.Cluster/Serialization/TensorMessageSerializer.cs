@@ -106,7 +106,35 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
     /// Writes <paramref name="obj"/> into exactly <paramref name="bytes"/>, which must be <see cref="SizeOf"/>(obj)
     /// long (e.g. a slice of a pooled buffer: the data plane encodes without allocating).
     /// </summary>
-    public static void EncodeInto(object obj, Span<byte> bytes)
+    public static void EncodeInto(object obj, Span<byte> bytes) => EncodeInto(obj, bytes, omitTrailingFloats: false);
+
+    /// <summary>
+    /// The float array that ends <paramref name="obj"/>'s serialized form (ComputeGradients without local steps,
+    /// GradientsComputed without a 16-bit payload, ParametersSnapshot, EvaluateShard), or null. On a
+    /// little-endian machine its bytes on the wire are the array's own bytes, so a sender may write them
+    /// straight from the array after the rest (<see cref="EncodeHeadInto"/>) instead of copying them first.
+    /// </summary>
+    public static float[]? TrailingFloats(object obj) => !BitConverter.IsLittleEndian ? null : obj switch
+    {
+        ComputeGradients { LocalSteps: null } m => m.Parameters,
+        GradientsComputed { Compressed: null } m => m.Gradient,
+        ParametersSnapshot m => m.Parameters,
+        EvaluateShard m => m.Parameters,
+        _ => null,
+    };
+
+    /// <summary>
+    /// Writes <paramref name="obj"/>'s serialized form without the raw bytes of its <see cref="TrailingFloats"/>
+    /// (their element count included) into exactly <paramref name="bytes"/>: <see cref="SizeOf"/>(obj) minus
+    /// 4 × that array's length. The caller sends the array's bytes right after.
+    /// </summary>
+    public static void EncodeHeadInto(object obj, Span<byte> bytes)
+    {
+        if (TrailingFloats(obj) is null) throw new ArgumentException($"a {obj.GetType().Name} of this form has no trailing float payload; use EncodeInto");
+        EncodeInto(obj, bytes, omitTrailingFloats: true);
+    }
+
+    private static void EncodeInto(object obj, Span<byte> bytes, bool omitTrailingFloats)
     {
         var w = new WireWriter(bytes);
         w.Byte(FormatVersion);
@@ -121,7 +149,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 w.Int32(m.ShardIndex);
                 w.UInt64(m.Seed);
                 w.Ints(m.SampleIds);
-                w.Floats(m.Parameters);
+                w.Floats(m.Parameters, omitTrailingFloats);
                 if (m.LocalSteps is { } local) w.Ints(local);
                 break;
             case GradientsComputed m:
@@ -134,7 +162,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 w.Int32(m.Samples);
                 w.Double(m.LossSum);
                 w.Int32(m.Correct);
-                w.Floats(m.Gradient);
+                w.Floats(m.Gradient, omitTrailingFloats);
                 if (m.Compressed is { } c)
                 {
                     w.Byte((byte)c.Kind);
@@ -144,7 +172,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
             case ParametersSnapshot m:
                 w.String(m.JobId);
                 w.Int64(m.Version);
-                w.Floats(m.Parameters);
+                w.Floats(m.Parameters, omitTrailingFloats);
                 break;
             case EvaluateShard m:
                 w.String(m.JobId);
@@ -152,7 +180,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 w.Int32((int)m.Split);
                 w.Int32(m.Start);
                 w.Int32(m.Length);
-                w.Floats(m.Parameters);
+                w.Floats(m.Parameters, omitTrailingFloats);
                 break;
             case TensorChunk m:
                 w.Guid(m.TransferId);
@@ -170,8 +198,12 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
 
     public override object FromBinary(byte[] bytes, string manifest) => Decode(bytes, manifest);
 
-    /// <summary>Decodes from any span (e.g. a pooled reassembly buffer).</summary>
-    public static object Decode(ReadOnlySpan<byte> bytes, string manifest)
+    /// <summary>
+    /// Decodes from any span (e.g. a pooled reassembly buffer). With <paramref name="pool"/>, the tensor payload
+    /// of ComputeGradients (Parameters), GradientsComputed (Gradient) and EvaluateShard (Parameters) is rented
+    /// from it, for the consuming actor to hand back (<see cref="ReceiveBufferPool"/>).
+    /// </summary>
+    public static object Decode(ReadOnlySpan<byte> bytes, string manifest, ReceiveBufferPool? pool = null)
     {
         var type = TypeName(manifest) ?? throw new SerializationException(
             $"DistTrain tensor serializer (id {Id}): unknown manifest '{manifest}'; expected one of CG, CL, GC, GH, PS, ES, TC. " +
@@ -193,7 +225,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 var shard = r.Int32("ShardIndex");
                 var seed = r.UInt64("Seed");
                 var ids = r.Ints("SampleIds");
-                var parameters = r.Floats("Parameters");
+                var parameters = r.Floats("Parameters", pool);
                 var local = manifest == ComputeGradientsLocalManifest ? r.Ints("LocalSteps") : null;
                 result = new ComputeGradients(jobId, ver, attempt, epoch, step, shard, ids, seed, parameters, local);
                 break;
@@ -209,7 +241,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 var samples = r.Int32("Samples");
                 var loss = r.Double("LossSum");
                 var correct = r.Int32("Correct");
-                var gradient = r.Floats("Gradient");
+                var gradient = r.Floats("Gradient", pool);
                 Compression.CompressedTensor? compressed = null;
                 if (manifest == GradientsComputedHalfManifest)
                 {
@@ -240,7 +272,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                     throw r.Error("Split", at, $"expected a DataSplit (0 = Train, 1 = Validation, 2 = Test), found {split}");
                 var start = r.Int32("Start");
                 var length = r.Int32("Length");
-                var parameters = r.Floats("Parameters");
+                var parameters = r.Floats("Parameters", pool);
                 result = new EvaluateShard(jobId, ver, (DataSplit)split, start, length, parameters);
                 break;
             }

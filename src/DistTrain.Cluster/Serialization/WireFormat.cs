@@ -71,9 +71,11 @@ internal ref struct WireWriter(Span<byte> buffer)
         Position += n;
     }
 
-    public void Floats(float[] a)
+    /// <param name="countOnly">Writes the element count only: the caller sends the elements' bytes itself (see TensorMessageSerializer.EncodeHeadInto).</param>
+    public void Floats(float[] a, bool countOnly = false)
     {
         Int32(a.Length);
+        if (countOnly) return;
         var dst = _buffer.Slice(Position, a.Length * sizeof(float));
         if (BitConverter.IsLittleEndian) MemoryMarshal.AsBytes(a.AsSpan()).CopyTo(dst); // the one copy of the payload
         else BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<float, int>(a.AsSpan()), MemoryMarshal.Cast<byte, int>(dst));
@@ -170,11 +172,12 @@ internal ref struct WireReader(ReadOnlySpan<byte> buffer, string messageType)
         }
     }
 
-    public float[] Floats(string field)
+    /// <summary>A float array; from <paramref name="pool"/> when given (a tensor payload its consumer hands back).</summary>
+    public float[] Floats(string field, ReceiveBufferPool? pool = null)
     {
         var n = Count(field, sizeof(float), "float32 values");
         var src = Take(n * sizeof(float), field, "float32 values");
-        var a = GC.AllocateUninitializedArray<float>(n);
+        var a = pool is null ? GC.AllocateUninitializedArray<float>(n) : pool.Rent(n);
         if (BitConverter.IsLittleEndian) src.CopyTo(MemoryMarshal.AsBytes(a.AsSpan())); // the one copy of the payload
         else BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, int>(src), MemoryMarshal.Cast<float, int>(a.AsSpan()));
         return a;

@@ -205,7 +205,20 @@ public sealed class GradientAggregator
     /// </summary>
     public void DetachSlot(int shardIndex)
     {
-        if ((uint)shardIndex < (uint)ShardCount && _slots[shardIndex] is { } g) _slots[shardIndex] = (float[])g.Clone();
+        if (InProgress && (uint)shardIndex < (uint)ShardCount && _slots[shardIndex] is { } g) _slots[shardIndex] = (float[])g.Clone();
+    }
+
+    /// <summary>
+    /// Once the step is over (completed or cancelled), hands every gradient it accepted back to
+    /// <paramref name="pool"/> (which takes only arrays it lent: those that came off the data plane). Nothing
+    /// reads them afterwards; the slots still answer <see cref="IsAccepted"/> until the next <see cref="Begin"/>.
+    /// </summary>
+    public void ReleaseGradients(Serialization.ReceiveBufferPool pool)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        if (InProgress) throw new InvalidOperationException($"step {Step} of version {Version} is still in progress; its gradients are in use");
+        for (var i = 0; i < ShardCount; i++)
+            if (_slots[i] is { } g) pool.Return(g);
     }
 
     /// <summary>Abandons the step (e.g. the job stopped).</summary>

@@ -27,13 +27,14 @@ public sealed record DataPlaneStats(long FramesSent, long BytesSent, long Frames
 /// (<see cref="TrySend"/> returns false and <c>Wire.Send</c> falls back to <see cref="ChunkingTransport"/>).
 /// </para>
 /// <para>
-/// Sending encodes the whole frame (<see cref="DataPlaneFrame"/>) into one buffer per connection, grown
-/// only when a larger message comes, and writes it on the caller's thread (TCP_NODELAY): nothing is
-/// allocated per message but the path strings. Receiving runs one thread per inbound connection that reads
-/// each frame into a buffer grown once, decodes it with <see cref="TensorMessageSerializer"/> (the only
-/// copy of the payload) and tells the message to its target actor with the original sender. A malformed
-/// frame, an oversized one or a bad preamble logs an error and drops that connection; nothing a peer
-/// sends can stop the node (the sender then falls back to Akka and reconnects later).
+/// Sending encodes the frame (<see cref="DataPlaneFrame"/>) up to its float payload into one buffer per
+/// connection, grown only when a larger message comes, and writes it and then the payload straight from its
+/// array on the caller's thread (TCP_NODELAY): nothing is allocated or copied per message but the path
+/// strings. Receiving runs one thread per inbound connection that reads each frame into a buffer grown
+/// once, decodes it with <see cref="TensorMessageSerializer"/> (the only copy of the payload, into an array
+/// from <see cref="ReceivePool"/> that the consuming actor hands back) and tells the message to its target
+/// actor with the original sender. A malformed frame, an oversized one or a bad preamble logs an error and
+/// drops that connection; nothing a peer sends can stop the node (the sender then falls back to Akka and reconnects later).
 /// </para>
 /// <para>
 /// Ordering: messages on one connection arrive in order; a tensor message may overtake a control message
@@ -99,6 +100,12 @@ public sealed class DataPlane : IExtension, IDisposable
 
     /// <summary>Why the data plane is off on this node; null when it is on.</summary>
     public string? DisabledReason { get; }
+
+    /// <summary>
+    /// Where received tensor payloads come from; the actors that consume them (a worker's parameters once the
+    /// next ones replace them, the parameter server's gradients once the step completed) hand them back.
+    /// </summary>
+    public ReceiveBufferPool ReceivePool { get; } = new();
 
     /// <summary>The port this node's data plane listens on; 0 when it is off.</summary>
     public int Port { get; }
@@ -166,11 +173,17 @@ public sealed class DataPlane : IExtension, IDisposable
                 Interlocked.Increment(ref _fallbacks);
                 return false;
             }
-            if (peer.Buffer.Length < size) peer.Buffer = GC.AllocateUninitializedArray<byte>(size); // grown once per size, then reused
-            DataPlaneFrame.Write(peer.Buffer.AsSpan(0, size), targetPath, senderPath, manifest, message);
+            // A trailing float payload (parameters, gradient) goes out from its own array after the rest of the
+            // frame: no copy into the buffer first (the kernel's copy is the only one).
+            var payload = TensorMessageSerializer.TrailingFloats(message);
+            var head = payload is null ? size : size - payload.Length * sizeof(float);
+            if (peer.Buffer.Length < head) peer.Buffer = GC.AllocateUninitializedArray<byte>(head); // grown once per size, then reused
+            if (payload is null) DataPlaneFrame.Write(peer.Buffer.AsSpan(0, size), targetPath, senderPath, manifest, message);
+            else DataPlaneFrame.WriteHead(peer.Buffer.AsSpan(0, head), size, targetPath, senderPath, manifest, message);
             try
             {
-                stream.Write(peer.Buffer, 0, size);
+                stream.Write(peer.Buffer, 0, head);
+                if (payload is not null) stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(payload.AsSpan()));
             }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
             {
@@ -328,7 +341,7 @@ public sealed class DataPlane : IExtension, IDisposable
                     throw new System.Runtime.Serialization.SerializationException(bad);
                 if (buffer.Length < length) buffer = GC.AllocateUninitializedArray<byte>(length); // grown once, then reused
                 stream.ReadExactly(buffer, 0, length);
-                var frame = DataPlaneFrame.Read(buffer.AsSpan(0, length));
+                var frame = DataPlaneFrame.Read(buffer.AsSpan(0, length), ReceivePool);
                 Interlocked.Increment(ref _framesReceived);
                 Interlocked.Add(ref _bytesReceived, length + DataPlaneFrame.LengthPrefix);
                 Deliver(frame, refs, peerName);

@@ -105,6 +105,23 @@ public static class DataPlaneFrame
     }
 
     /// <summary>
+    /// Writes the frame of <paramref name="frameSize"/> bytes (<see cref="SizeOf"/>) up to its trailing float payload
+    /// (<see cref="TensorMessageSerializer.TrailingFloats"/>) into exactly <paramref name="destination"/>
+    /// (frameSize − 4 × the payload's length); the sender writes the payload's bytes after it. The bytes on the
+    /// wire are the same as <see cref="Write"/>'s.
+    /// </summary>
+    public static void WriteHead(Span<byte> destination, int frameSize, string targetPath, string senderPath, string manifest, object message)
+    {
+        var w = new WireWriter(destination);
+        w.Int32(frameSize - LengthPrefix);
+        w.Byte(MessageKind);
+        w.String(targetPath);
+        w.String(senderPath);
+        w.String(manifest);
+        TensorMessageSerializer.EncodeHeadInto(message, destination[w.Position..]);
+    }
+
+    /// <summary>
     /// Checks a body length read from the wire. Returns null when it is acceptable, else the reason (the
     /// connection is then dropped: a reader cannot find the next frame after a bad length).
     /// </summary>
@@ -119,8 +136,9 @@ public static class DataPlaneFrame
     /// <summary>
     /// Decodes one frame body (after the length prefix). Throws <see cref="SerializationException"/> naming
     /// the field and offset when the body is malformed or carries a message the data plane does not carry.
+    /// Tensor payloads are rented from <paramref name="pool"/> when given (see <see cref="TensorMessageSerializer.Decode"/>).
     /// </summary>
-    public static DataPlaneMessage Read(ReadOnlySpan<byte> body)
+    public static DataPlaneMessage Read(ReadOnlySpan<byte> body, ReceiveBufferPool? pool = null)
     {
         var r = new WireReader(body, "data-plane frame");
         var kind = r.Byte("Kind");
@@ -136,7 +154,7 @@ public static class DataPlaneFrame
         var manifest = r.String("Manifest");
         if (!IsCarried(manifest))
             throw r.Error("Manifest", at, $"expected a tensor message manifest (CG, CL, GC, GH, PS or ES), found '{(manifest.Length > 16 ? manifest[..16] + "…" : manifest)}'");
-        var message = TensorMessageSerializer.Decode(body[r.Position..], manifest);
+        var message = TensorMessageSerializer.Decode(body[r.Position..], manifest, pool);
         return new DataPlaneMessage(target, sender, message);
     }
 }

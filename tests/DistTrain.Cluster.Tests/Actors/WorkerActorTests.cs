@@ -73,6 +73,38 @@ public class WorkerActorTests : Akka.TestKit.Xunit2.TestKit
         ps.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
     }
 
+    [Fact]
+    public void Worker_hands_data_plane_parameters_back_to_the_pool_only_once_newer_ones_replace_them_and_never_its_own()
+    {
+        var pool = DistTrain.Cluster.Transport.DataPlane.Start(Sys).ReceivePool; // no remoting: the plane is off, its pool is there
+        var job = TestJobs.Blobs();
+        var (worker, _) = StartPrepared(job, new BlobLoader());
+        var reference = new Model(job.Model);
+        reference.InitializeParameters(5);
+        var n = reference.ParameterCount;
+        var ps = CreateTestProbe();
+        void Step(float[] parameters)
+        {
+            reference.Parameters.CopyTo(parameters, 0);
+            worker.Tell(new ComputeGradients(job.JobId, 1, 1, 0, 0, 0, [1, 2, 3], job.Seed, parameters), ps.Ref);
+            ps.ExpectMsg<GradientsComputed>();
+        }
+
+        var wire = pool.Rent(n);
+        Step(wire);
+        Assert.Equal(0, pool.IdleCount(n)); // the replica still reads it
+
+        Step(new float[n]); // a same-process parameter server's buffer replaces it
+        Assert.Equal(1, pool.IdleCount(n));
+        Assert.False(pool.Return(wire)); // already back
+
+        var again = pool.Rent(n);
+        Assert.Same(wire, again);
+        Step(again); // replaces the local buffer, which the pool refuses
+        Assert.Equal(0, pool.IdleCount(n));
+        Assert.Equal(2L, pool.Stats.Refused); // the local buffer, and the test's second return above
+    }
+
     private sealed class FailingLoader : IJobDataLoader
     {
         public JobData Load(TrainingJob job) => throw new IOException("data/missing.csv: no such file");

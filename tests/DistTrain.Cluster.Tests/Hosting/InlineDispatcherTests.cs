@@ -69,6 +69,23 @@ public class InlineDispatcherTests
     }
 
     [Fact]
+    public void A_ps_node_deploys_the_parameter_server_coordinator_and_ps_proxy_inline_and_its_workers_on_the_pool()
+    {
+        var node = ClusterNode.NodeConfig(new DistTrain.Cluster.Settings.NodeSettings(["seed", "ps", "worker"], Port: 0), Akka.Configuration.Config.Empty);
+        using var system = ActorSystem.Create("inline-test-3", Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local").WithFallback(node));
+        var deployer = ((ExtendedActorSystem)system).Provider.Deployer;
+        string? Dispatcher(string path) => deployer.Lookup(ActorPath.Parse($"akka://inline-test-3/user/{path}"))?.Dispatcher;
+
+        Assert.Equal("disttrain-inline-dispatcher", Dispatcher($"{TrainingTopology.ParameterServerName}/singleton"));
+        Assert.Equal("disttrain-inline-dispatcher", Dispatcher($"{TrainingTopology.CoordinatorName}/singleton"));
+        Assert.NotEqual("disttrain-inline-dispatcher", Dispatcher("worker-1"));
+        var overlaps = new int[1];
+        var proxy = SendFromOwnThread(system, ClusterNode.ParameterServerProxyName, 20, overlaps, out var sender);
+        Assert.Equal(20, proxy.Count);
+        Assert.All(proxy, t => Assert.Equal(sender, t));
+    }
+
+    [Fact]
     public void An_inline_actor_told_from_two_threads_at_once_still_handles_one_message_at_a_time()
     {
         using var system = ActorSystem.Create("inline-test-2", LocalMode.Configuration());

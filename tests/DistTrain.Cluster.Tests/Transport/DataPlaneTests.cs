@@ -126,6 +126,27 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_received_tensor_comes_from_the_receive_pool_and_a_returned_array_carries_the_next_one()
+    {
+        var here = DataPlane.Start(Sys);
+        var there = DataPlane.Start(_other);
+        var (probe, remote) = RemoteProbe();
+        Assert.True(await here.ConnectAsync(OtherAddress));
+        var first = Gradient(250_000, 3);
+        var second = Gradient(250_000, 4);
+
+        Assert.True(here.TrySend(remote, first));
+        var got1 = probe.ExpectMsg<GradientsComputed>(TimeSpan.FromSeconds(5));
+        Assert.True(there.ReceivePool.Return(got1.Gradient));
+        Assert.False(there.ReceivePool.Return(first.Gradient)); // the sender's own array was never lent
+        Assert.True(here.TrySend(remote, second));
+        var got2 = probe.ExpectMsg<GradientsComputed>(TimeSpan.FromSeconds(5));
+
+        Assert.Same(got1.Gradient, got2.Gradient);
+        Deep.Equal(second, got2);
+    }
+
+    [Fact]
     public async Task A_forgotten_peer_gets_no_frame_on_its_old_connection_and_is_connected_again()
     {
         // What a member that became unreachable or was removed gets (MembershipWatcher): a worker restarted at
@@ -366,6 +387,41 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal("akka.tcp://disttrain@h:1/user/w#12", read.TargetPath);
         Assert.Equal("akka.tcp://disttrain@g:2/user/ps", read.SenderPath);
         Deep.Equal(message, read.Message);
+    }
+
+    [Theory]
+    [InlineData("CG", true)]
+    [InlineData("CL", false)]
+    [InlineData("GC", true)]
+    [InlineData("GH", false)]
+    [InlineData("PS", true)]
+    [InlineData("ES", true)]
+    public void A_frame_sent_as_head_then_payload_from_its_array_has_the_bytes_of_the_whole_frame(string manifest, bool trailing)
+    {
+        // The sender writes parameters and gradients straight from their arrays after the rest of the frame;
+        // only messages whose float payload ends them may (CL and GH carry more after it).
+        float[] floats = [0.5f, float.NaN, -0f, 3e-39f, 1e30f];
+        object message = manifest switch
+        {
+            "CG" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8], 42, floats),
+            "CL" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8], 42, floats, LocalSteps: [1, 1]),
+            "GC" => new GradientsComputed("job", 3, 1, 5, 1, "wörker", floats, 4, 1.25, 3),
+            "GH" => new GradientsComputed("job", 3, 1, 5, 1, "w", [], 4, 1.25, 3,
+                new DistTrain.Cluster.Compression.CompressedTensor(DistTrain.Cluster.Jobs.GradientCompression.Fp16, [0x3C00, 0x8000])),
+            "PS" => new ParametersSnapshot("job", 3, floats),
+            _ => new EvaluateShard("job", 3, DataSplit.Test, 10, 5, floats),
+        };
+        var (target, sender) = ("akka.tcp://disttrain@h:1/user/w#12", "akka.tcp://disttrain@g:2/user/ps");
+        var whole = Frame(target, sender, message);
+        var payload = TensorMessageSerializer.TrailingFloats(message);
+
+        Assert.Equal(trailing, payload is not null);
+        if (payload is null) return;
+        Assert.Same(floats, payload);
+        var head = new byte[whole.Length - payload.Length * sizeof(float)];
+        DataPlaneFrame.WriteHead(head, whole.Length, target, sender, TensorMessageSerializer.ManifestOf(message), message);
+        byte[] sent = [.. head, .. System.Runtime.InteropServices.MemoryMarshal.AsBytes(payload.AsSpan())];
+        Assert.Equal(whole, sent);
     }
 
     [Fact]
