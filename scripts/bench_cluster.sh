@@ -18,6 +18,7 @@
 #                                 before the data plane (skip with --no-akka-only)
 #   ours local 2 workers          `DistTrain.Benchmarks train --mode local --workers 2 --threads 2` (as bench.sh)
 #   torch DDP 2 processes         scripts/bench_ddp.py: gloo on loopback, 1 thread each, 64 samples per process
+#                                 (PyTorch runs start from the job's initial parameters: train --save-init, --init)
 #   torch 1 thread                scripts/bench_torch.py --threads 1 (the single-process reference)
 # The job file for the cluster is the one the `train` benchmark runs in local mode (`train --job-json`):
 # same model, initialisation seed, batch 128, Adam 1e-3, x/255, no validation split, no mid-run checkpoints.
@@ -186,6 +187,8 @@ for w in "${WLIST[@]}"; do
   args=(--workload "$w" --epochs "$(epochs_of "$w")")
   [[ -n "$(limit_of "$w")" ]] && args+=(--limit "$(limit_of "$w")")
   "$BIN" train "${args[@]}" --job-json >"$WORK/job-$w.json"
+  # PyTorch (DDP and 1 thread) starts from the same parameters as the job (bench.sh does the same).
+  "$BIN" train --workload "$w" --save-init "$WORK/init-$w.safetensors" >&2
 done
 
 # run_multiprocess TAG JOBFILE EPOCHS DATA_PLANE(on|off): prints one JSON line for a seed+ps node and 2 worker
@@ -295,8 +298,8 @@ run_config() {  # NAME ROUND
     "ours multi-process 2 workers") run_multiprocess "$w-r$2" "$WORK/job-$w.json" "$(epochs_of "$w")" on ;;
     "ours multi-process 2 workers, Akka.Remote only") run_multiprocess "$w-akka-r$2" "$WORK/job-$w.json" "$(epochs_of "$w")" off ;;
     "ours local 2 workers") run_json OPENBLAS_NUM_THREADS=1 -- "$BIN" train --workload "$w" --mode local --workers 2 --threads 2 "${common[@]}" ;;
-    "torch DDP 2 processes") run_json OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 -- $PY scripts/bench_ddp.py --workload "$w" --threads 1 "${common[@]}" ;;
-    "torch 1 thread") run_json OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 -- $PY scripts/bench_torch.py --workload "$w" --threads 1 "${common[@]}" ;;
+    "torch DDP 2 processes") run_json OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 -- $PY scripts/bench_ddp.py --workload "$w" --threads 1 --init "$WORK/init-$w.safetensors" "${common[@]}" ;;
+    "torch 1 thread") run_json OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 -- $PY scripts/bench_torch.py --workload "$w" --threads 1 --init "$WORK/init-$w.safetensors" "${common[@]}" ;;
   esac
 }
 

@@ -49,6 +49,7 @@ def parse(argv):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist", help="directory with the idx .gz files")
     p.add_argument("--port", type=int, default=0, help="rendezvous port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--init", default=None, help="safetensors file of initial parameters (bench_torch.py --init)")
     p.add_argument("--rank", type=int, default=None, help=argparse.SUPPRESS)  # child mode
     args = p.parse_args(argv)
     if args.epochs is None:
@@ -140,7 +141,10 @@ def child(args):
     shard_size = (n + world - 1) // world  # DistributedSampler(drop_last=False): pad to a multiple of world
     total = shard_size * world
 
-    model = DDP(bench_torch.mlp() if args.workload == "mlp" else bench_torch.cnn())
+    net = bench_torch.mlp() if args.workload == "mlp" else bench_torch.cnn()
+    if args.init is not None:
+        bench_torch.load_init(net, args.init)
+    model = DDP(net)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
 
     train_seconds = 0.0

@@ -83,6 +83,15 @@ def cnn():
     )
 
 
+def load_init(model, path):
+    """Loads initial parameters from a safetensors file with nn.Sequential names (DistTrain's `train --save-init`)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "interchange"))
+    from check_safetensors_torch import read_safetensors
+    tensors, _ = read_safetensors(path)
+    # strict: every parameter of the model must be in the file with its shape, and nothing else.
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
+
+
 def evaluate(model, x, y):
     model.eval()
     correct = 0
@@ -125,11 +134,7 @@ def main(argv):
 
     model = mlp() if args.workload == "mlp" else cnn()
     if args.init is not None:
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "interchange"))
-        from check_safetensors_torch import read_safetensors
-        tensors, _ = read_safetensors(args.init)
-        # strict: every parameter of the model must be in the file with its shape, and nothing else.
-        model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
+        load_init(model, args.init)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     generator = torch.Generator().manual_seed(args.seed)
 
