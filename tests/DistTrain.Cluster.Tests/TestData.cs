@@ -67,6 +67,21 @@ public sealed class BlobLoader : IJobDataLoader
 
 public static class TestJobs
 {
+    /// <summary>
+    /// Starts a parameter server for <paramref name="job"/> in <paramref name="kit"/>'s system and waits until it
+    /// is ready; <paramref name="initial"/> = the job's initial parameters (seeded), for hand-computed steps.
+    /// </summary>
+    public static Akka.Actor.IActorRef StartParameterServer(Akka.TestKit.TestKitBase kit, TrainingJob job, out float[] initial)
+    {
+        var ps = kit.Sys.ActorOf(DistTrain.Cluster.Actors.ParameterServerActor.Props());
+        ps.Tell(new DistTrain.Cluster.Protocol.StartParameterServer(job), kit.TestActor);
+        kit.ExpectMsg<DistTrain.Cluster.Protocol.ParameterServerReady>(TimeSpan.FromSeconds(15));
+        var model = new Model(job.Model);
+        model.InitializeParameters(job.Seed);
+        initial = model.Parameters;
+        return ps;
+    }
+
     public static ModelSpec Mlp { get; } = new([4],
     [
         new DenseSpec(8), new ActivationSpec(ActivationKind.ReLU),

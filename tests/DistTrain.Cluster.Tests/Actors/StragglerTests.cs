@@ -14,17 +14,7 @@ public class StragglerTests() : Akka.TestKit.Xunit2.TestKit("disttrain.step-dead
 {
     private static readonly OptimizerSpec Sgd = new(OptimizerKind.Sgd, 0.5f);
 
-    private IActorRef StartPs(out float[] initial)
-    {
-        var job = TestJobs.Blobs(optimizer: Sgd);
-        var ps = Sys.ActorOf(ParameterServerActor.Props());
-        ps.Tell(new StartParameterServer(job), TestActor);
-        ExpectMsg<ParameterServerReady>(TimeSpan.FromSeconds(15));
-        var model = new Model(job.Model);
-        model.InitializeParameters(job.Seed);
-        initial = model.Parameters;
-        return ps;
-    }
+    private IActorRef StartPs(out float[] initial) => TestJobs.StartParameterServer(this, TestJobs.Blobs(optimizer: Sgd), out initial);
 
     [Fact]
     public void The_deadline_setting_is_read_from_the_configuration()

@@ -82,17 +82,9 @@ public class StalenessCompensationTests : Akka.TestKit.Xunit2.TestKit
         Assert.Throws<ArgumentException>(() => new CommunicationSpec(TrainingMode.Async, Compensation: (StalenessCompensation)9).Validate());
     }
 
-    private IActorRef StartPs(StalenessCompensation compensation, TrainingMode mode, out float[] initial)
-    {
-        var job = TestJobs.Blobs(optimizer: Sgd) with { Communication = new CommunicationSpec(mode, Compensation: compensation) };
-        var ps = Sys.ActorOf(ParameterServerActor.Props());
-        ps.Tell(new StartParameterServer(job), TestActor);
-        ExpectMsg<ParameterServerReady>(TimeSpan.FromSeconds(15));
-        var model = new Model(job.Model);
-        model.InitializeParameters(job.Seed);
-        initial = model.Parameters;
-        return ps;
-    }
+    private IActorRef StartPs(StalenessCompensation compensation, TrainingMode mode, out float[] initial) =>
+        TestJobs.StartParameterServer(this,
+            TestJobs.Blobs(optimizer: Sgd) with { Communication = new CommunicationSpec(mode, Compensation: compensation) }, out initial);
 
     // A gradient sum of value·samples per parameter: mean gradient `value`.
     private static GradientsComputed Answer(ComputeGradients c, float value, int samples) =>
