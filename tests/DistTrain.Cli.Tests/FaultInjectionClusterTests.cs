@@ -104,8 +104,9 @@ public sealed class FaultInjectionClusterTests(ITestOutputHelper output) : IDisp
     {
         const int k = 5;
         // Long enough that A is still training when it is killed on a quiet machine (40 epochs once finished in
-        // ~6 s, before the first replica plus one more epoch had been seen, and the kill never happened).
-        var job = Presets.Get("penguins", seed: 5) with { Epochs = 150, JobId = "kill-ps" };
+        // ~6 s, before the first replica plus one more epoch had been seen, and the kill never happened; steps
+        // got about twice as fast again in session 3, so 150 became 300).
+        var job = Presets.Get("penguins", seed: 5) with { Epochs = 300, JobId = "kill-ps" };
         var portA = NodeProcesses.FreePort();
         var portB = NodeProcesses.FreePort();
         var seeds = $"akka.tcp://disttrain@127.0.0.1:{portA},akka.tcp://disttrain@127.0.0.1:{portB}";
