@@ -162,10 +162,7 @@ public sealed partial class ParameterServerActor : ReceiveActor
             _version = _async.Version;
             return;
         }
-        // A worker's own bound check counts only from this process (the flag never crosses a wire) and only
-        // for the gradient it computed (not a decoded 16-bit one).
-        var bounded = msg.CheckedBounded && ReferenceEquals(gradient, msg.Gradient) && Sender.Path.Address.HasLocalScope;
-        var outcome = _aggregator.Add(msg.Version, msg.Attempt, msg.ShardIndex, gradient, msg.Samples, msg.LossSum, msg.Correct, bounded);
+        var outcome = _aggregator.Add(msg.Version, msg.Attempt, msg.ShardIndex, gradient, msg.Samples, msg.LossSum, msg.Correct);
         switch (outcome)
         {
             case ContributionOutcome.Accepted:

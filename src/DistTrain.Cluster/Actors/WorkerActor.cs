@@ -160,11 +160,8 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         // before this worker gets its next shard (the step completes first), and a re-run of the same
         // step starts with a fresh attempt that discards the old reference, so an overwrite can only
         // touch an answer that is already ignored.
-        // In one process the parameter server trusts this check (done here, on this worker's core, in parallel
-        // with the other workers) and skips its own; across a wire the flag is not sent and it checks.
-        var bounded = compressed is null && Sender.Path.Address.HasLocalScope && GradientMath.AllBounded(buffer);
         Wire.Send(Context, Sender, new GradientsComputed(msg.JobId, msg.Version, msg.Attempt, msg.Step, msg.ShardIndex, _workerId, buffer,
-            result.Samples, result.LossSum, result.Correct, compressed) { CheckedBounded = bounded });
+            result.Samples, result.LossSum, result.Correct, compressed));
     }
 
     private void Evaluate(EvaluateShard msg)

@@ -32,16 +32,7 @@ public sealed record ComputeGradients(string JobId, long Version, int Attempt, i
 /// <summary>Worker to parameter server: the gradient <b>sum</b> over the shard, with what the shard saw.</summary>
 /// <remarks>Compressed: the gradient in 16 bits (then Gradient is empty); the parameter server decodes it.</remarks>
 public sealed record GradientsComputed(string JobId, long Version, int Attempt, int Step, int ShardIndex, string WorkerId, float[] Gradient,
-    int Samples, double LossSum, int Correct, Compression.CompressedTensor? Compressed = null) : ITensorMessage
-{
-    /// <summary>
-    /// The worker found every value of <see cref="Gradient"/> finite and below <see cref="Core.Training.GradientMath.SafeSumBound"/>
-    /// in magnitude (so sums of up to a few hundred shards cannot overflow). Never serialized: it is false in
-    /// every message that crossed a wire, and the parameter server trusts it only from a worker in its own
-    /// process; it then skips its own finite check and averages and steps in one pass.
-    /// </summary>
-    public bool CheckedBounded { get; init; }
-}
+    int Samples, double LossSum, int Correct, Compression.CompressedTensor? Compressed = null) : ITensorMessage;
 
 /// <summary>
 /// The step is done: parameters are now at <paramref name="Version"/>. Samples, LossSum and Correct count

@@ -32,7 +32,6 @@ public sealed class GradientAggregator
     private float[]?[] _slots = [];
     private bool[] _dropped = [];
     private BatchResult[] _results = [];
-    private bool[] _bounded = [];
     private readonly List<int> _droppedAtCompletion = [];
     private int _received;
 
@@ -70,7 +69,6 @@ public sealed class GradientAggregator
             _slots = new float[]?[shardCount];
             _dropped = new bool[shardCount];
             _results = new BatchResult[shardCount];
-            _bounded = new bool[shardCount];
         }
         Array.Clear(_slots);
         Array.Clear(_dropped);
@@ -85,13 +83,7 @@ public sealed class GradientAggregator
         InProgress = true;
     }
 
-    /// <param name="bounded">
-    /// The sender checked every value finite and below <see cref="GradientMath.SafeSumBound"/> (a worker in this
-    /// process). When every accepted shard of a step is bounded, <see cref="CompleteInto"/> skips the finite
-    /// check and averages and applies in one pass.
-    /// </param>
-    public ContributionOutcome Add(long version, int attempt, int shardIndex, float[] gradientSum, int samples, double lossSum, int correct,
-        bool bounded = false)
+    public ContributionOutcome Add(long version, int attempt, int shardIndex, float[] gradientSum, int samples, double lossSum, int correct)
     {
         if (!InProgress) return ContributionOutcome.NoStep;
         if (version != Version || attempt != Attempt) return ContributionOutcome.Stale;
@@ -107,7 +99,6 @@ public sealed class GradientAggregator
         // The gradient's own values are checked when the step completes, in the same pass that sums them
         // (a sum is finite only if every term is): one read of each gradient instead of two.
         _slots[shardIndex] = gradientSum;
-        _bounded[shardIndex] = bounded;
         _results[shardIndex] = new BatchResult(samples, lossSum, correct);
         _received++;
         Totals += _results[shardIndex];
@@ -144,14 +135,6 @@ public sealed class GradientAggregator
         InProgress = false;
         RecountTotals(); // in shard order, as the gradients: the reported loss does not depend on arrival order either
         if (_received == 0) return false;
-        if (AllBounded())
-        {
-            // Every term finite and small: the sum cannot be non-finite, so no check and no barrier. Each
-            // thread averages a block and applies it while the block is still in its cache.
-            if (team is null) AverageAndApply(mean, apply, 0, _parameterCount);
-            else team.Run(_parameterCount, (start, length) => AverageAndApply(mean, apply, start, length));
-            return true;
-        }
         if (WorkTeam.Run(team, _parameterCount, (start, length) => Average(mean, start, length), apply)) return true;
         // Rare path: find the shards with non-finite values, drop them and average the rest.
         for (var i = 0; i < ShardCount; i++)
@@ -181,26 +164,6 @@ public sealed class GradientAggregator
         return false;
     }
 
-    private bool AllBounded()
-    {
-        if (ShardCount > 300) return false; // SafeSumBound covers sums of up to 300 terms
-        for (var i = 0; i < ShardCount; i++)
-            if (_slots[i] is not null && !_bounded[i]) return false;
-        return true;
-    }
-
-    private const int Block = 8 * 1024; // floats: a block of the mean (32 KB) stays in L1/L2 between its two passes
-
-    private void AverageAndApply(float[] mean, Action<int, int>? apply, int start, int length)
-    {
-        for (var b = start; b < start + length; b += Block)
-        {
-            var n = Math.Min(Block, start + length - b);
-            Sum(mean, b, n);
-            apply?.Invoke(b, n);
-        }
-    }
-
     private void RecountTotals()
     {
         Totals = default;
@@ -212,13 +175,6 @@ public sealed class GradientAggregator
     /// few passes as possible; false when the result holds a NaN or infinity.
     /// </summary>
     private bool Average(float[] meanBuffer, int start, int length)
-    {
-        Sum(meanBuffer, start, length);
-        return GradientMath.AllFinite(meanBuffer.AsSpan(start, length));
-    }
-
-    // mean[start..+length] = ((s0 + s1) + ... + sN) * (1/n) over the accepted shards in shard order.
-    private void Sum(float[] meanBuffer, int start, int length)
     {
         var mean = meanBuffer.AsSpan(start, length);
         var inv = 1f / Totals.Samples;
@@ -240,6 +196,7 @@ public sealed class GradientAggregator
                 if (_slots[i] is { } g) GradientMath.Add(mean, g.AsSpan(start, length));
             GradientMath.AddThenScale(mean, _slots[last].AsSpan(start, length), inv);
         }
+        return GradientMath.AllFinite(mean);
     }
 
     /// <summary>

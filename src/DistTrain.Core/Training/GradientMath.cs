@@ -51,29 +51,6 @@ public static class GradientMath
         for (; i < target.Length; i++) target[i] = (target[i] + source[i]) * factor;
     }
 
-    /// <summary>
-    /// A magnitude below which the sum of up to 300 values cannot overflow a float (300 × 1e36 &lt; 3.4e38):
-    /// a gradient whose every value is under it may be averaged without checking the sum.
-    /// </summary>
-    public const float SafeSumBound = 1e36f;
-
-    /// <summary>True when every value is finite and |value| &lt; <see cref="SafeSumBound"/> (NaN fails the compare).</summary>
-    public static bool AllBounded(ReadOnlySpan<float> values)
-    {
-        var i = 0;
-        if (Vector256.IsHardwareAccelerated && values.Length >= Vector256<float>.Count)
-        {
-            ref var r = ref MemoryMarshal.GetReference(values);
-            var bound = Vector256.Create(SafeSumBound);
-            var ok = Vector256<float>.AllBitsSet;
-            for (; i <= values.Length - Vector256<float>.Count; i += Vector256<float>.Count)
-                ok &= Vector256.LessThan(Vector256.Abs(Vector256.LoadUnsafe(ref r, (nuint)i)), bound);
-            if (!Vector256.EqualsAll(ok.AsInt32(), Vector256<int>.AllBitsSet)) return false;
-        }
-        for (; i < values.Length; i++) if (!(MathF.Abs(values[i]) < SafeSumBound)) return false;
-        return true;
-    }
-
     /// <summary>True when every value is finite (no NaN, no ±∞).</summary>
     public static bool AllFinite(ReadOnlySpan<float> values)
     {

@@ -1,6 +1,5 @@
 using DistTrain.Cluster.State;
 using DistTrain.Core.Kernels;
-using DistTrain.Core.Training;
 
 namespace DistTrain.Cluster.Tests.State;
 
@@ -141,55 +140,6 @@ public class GradientAggregatorTests
         Assert.False(agg.CompleteInto(new float[1], apply: (_, _) => calls++));
         Assert.Equal(0, calls);
         Assert.Equal(2, agg.DroppedShards);
-    }
-
-    [Theory]
-    [InlineData(1, true)]
-    [InlineData(2, true)]
-    [InlineData(3, true)]
-    [InlineData(2, false)]
-    public void Bounded_shards_average_and_apply_in_one_pass_to_the_same_bits_as_checked_ones(int threads, bool allBounded)
-    {
-        var rng = new Random(13);
-        const int n = 3 * WorkTeam.MinimumRange + 77;
-        var shards = Enumerable.Range(0, 2).Select(_ => Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble() * 2f - 1f).ToArray()).ToArray();
-        (float[] Mean, int[] Applied) Run(bool bounded, WorkTeam? team)
-        {
-            var agg = new GradientAggregator(n);
-            agg.Begin(0, 1, 0, 0, 2);
-            agg.Add(0, 1, 0, shards[0], 64, 1, 1, bounded: bounded);
-            agg.Add(0, 1, 1, shards[1], 64, 1, 1, bounded: bounded && allBounded);
-            var mean = new float[n];
-            var applied = new int[n];
-            // The "optimizer" records the mean it sees: each element must be averaged before it is applied.
-            var seen = new float[n];
-            Assert.True(agg.CompleteInto(mean, team, (start, length) =>
-            {
-                for (var i = start; i < start + length; i++) { applied[i]++; seen[i] = mean[i]; }
-            }));
-            Assert.Equal(mean, seen);
-            return (mean, applied);
-        }
-        using var t = new WorkTeam(threads);
-        var reference = Run(bounded: false, null);
-        var fused = Run(bounded: true, t);
-        Assert.Equal(reference.Mean, fused.Mean);
-        Assert.All(fused.Applied, a => Assert.Equal(1, a));
-    }
-
-    [Fact]
-    public void AllBounded_refuses_NaN_infinity_and_huge_values()
-    {
-        Assert.True(GradientMath.AllBounded(Enumerable.Repeat(1e35f, 20).ToArray()));
-        foreach (var bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity, 2e36f, -2e36f })
-        {
-            var v = Enumerable.Repeat(0.5f, 21).ToArray();
-            v[13] = bad; // in the vector part
-            Assert.False(GradientMath.AllBounded(v), $"{bad} at 13");
-            v[13] = 0.5f;
-            v[20] = bad; // in the scalar tail
-            Assert.False(GradientMath.AllBounded(v), $"{bad} at 20");
-        }
     }
 
     [Theory]
