@@ -35,7 +35,15 @@ public sealed class GradientAggregator
     private readonly List<int> _droppedAtCompletion = [];
     private int _received;
 
-    public GradientAggregator(int parameterCount) => _parameterCount = parameterCount;
+    private float[] _mean = [];         // CompleteInto's target, for the cached range delegate
+    private float _inverseSamples;      // 1 / the accepted shards' samples, while a step completes
+    private readonly Func<int, int, bool> _averageRange; // one delegate for every step: no allocation per step
+
+    public GradientAggregator(int parameterCount)
+    {
+        _parameterCount = parameterCount;
+        _averageRange = (start, length) => Average(_mean, start, length);
+    }
 
     public long Version { get; private set; } = -1;
 
@@ -49,7 +57,16 @@ public sealed class GradientAggregator
 
     public bool InProgress { get; private set; }
 
-    public BatchResult Totals { get; private set; }
+    /// <summary>Samples, loss and correct counts of the shards accepted so far, summed in shard order (not arrival order).</summary>
+    public BatchResult Totals
+    {
+        get
+        {
+            var t = default(BatchResult);
+            for (var i = 0; i < ShardCount; i++) if (_slots[i] is not null) t += _results[i];
+            return t;
+        }
+    }
 
     /// <summary>Shards of this step whose gradient was refused as non-finite (they count as answered).</summary>
     public int DroppedShards { get; private set; }
@@ -79,7 +96,6 @@ public sealed class GradientAggregator
         Step = step;
         ShardCount = shardCount;
         _received = 0;
-        Totals = default;
         InProgress = true;
     }
 
@@ -101,7 +117,6 @@ public sealed class GradientAggregator
         _slots[shardIndex] = gradientSum;
         _results[shardIndex] = new BatchResult(samples, lossSum, correct);
         _received++;
-        Totals += _results[shardIndex];
         return ContributionOutcome.Accepted;
     }
 
@@ -133,9 +148,10 @@ public sealed class GradientAggregator
         if (mean.Length != _parameterCount) throw new ArgumentException($"mean buffer has {mean.Length} values; {_parameterCount} expected");
         _droppedAtCompletion.Clear();
         InProgress = false;
-        RecountTotals(); // in shard order, as the gradients: the reported loss does not depend on arrival order either
         if (_received == 0) return false;
-        if (WorkTeam.Run(team, _parameterCount, (start, length) => Average(mean, start, length), apply)) return true;
+        _mean = mean;
+        _inverseSamples = 1f / Totals.Samples;
+        if (WorkTeam.Run(team, _parameterCount, _averageRange, apply)) return true;
         // Rare path: find the shards with non-finite values, drop them and average the rest.
         for (var i = 0; i < ShardCount; i++)
         {
@@ -145,7 +161,7 @@ public sealed class GradientAggregator
             Drop(i);
             _droppedAtCompletion.Add(i);
         }
-        RecountTotals();
+        _inverseSamples = 1f / Totals.Samples;
         if (_received > 0 && Average(mean, 0, _parameterCount))
         {
             apply?.Invoke(0, _parameterCount);
@@ -160,14 +176,7 @@ public sealed class GradientAggregator
             Drop(i);
             _droppedAtCompletion.Add(i);
         }
-        RecountTotals();
         return false;
-    }
-
-    private void RecountTotals()
-    {
-        Totals = default;
-        for (var i = 0; i < ShardCount; i++) if (_slots[i] is not null) Totals += _results[i];
     }
 
     /// <summary>
@@ -177,7 +186,7 @@ public sealed class GradientAggregator
     private bool Average(float[] meanBuffer, int start, int length)
     {
         var mean = meanBuffer.AsSpan(start, length);
-        var inv = 1f / Totals.Samples;
+        var inv = _inverseSamples;
         int first = -1, last = -1;
         for (var i = 0; i < ShardCount; i++)
         {
