@@ -1,5 +1,3 @@
-using DistTrain.Core.Kernels;
-
 namespace DistTrain.Core.Optimizers;
 
 /// <summary>
@@ -49,19 +47,6 @@ public abstract class Optimizer
             throw new ArgumentOutOfRangeException(nameof(learningRateScale), learningRateScale, "the learning-rate scale must be finite and >= 0");
         Apply(parameters, gradients, CurrentLearningRate * learningRateScale, 0);
         StepCount++;
-    }
-
-    /// <summary>
-    /// The same update as <see cref="Step(Span{float}, ReadOnlySpan{float})"/>, computed on the ranges of a
-    /// <see cref="WorkTeam"/> in parallel (serially when <paramref name="team"/> is null). Every optimizer here
-    /// is element-wise, so the result is bit-identical to the single-threaded step for any team.
-    /// </summary>
-    public void Step(float[] parameters, float[] gradients, WorkTeam? team)
-    {
-        CheckLengths(parameters, gradients);
-        if (team is null) Apply(parameters, gradients, CurrentLearningRate, 0);
-        else team.Run(ParameterCount, (start, length) => ApplyRange(parameters, gradients, start, length));
-        CompleteStep();
     }
 
     /// <summary>

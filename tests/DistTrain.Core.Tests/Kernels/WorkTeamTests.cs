@@ -137,7 +137,9 @@ public class WorkTeamTests
         foreach (var g in grads)
         {
             a.Step(serial.AsSpan(), g);
-            b.Step(parallel, g, team);
+            // What the parameter server does: every range on the team, then one step count.
+            team.Run(n, (start, length) => b.ApplyRange(parallel, g, start, length));
+            b.CompleteStep();
         }
         Assert.Equal(serial, parallel);
         Assert.Equal(a.StepCount, b.StepCount);
