@@ -36,6 +36,7 @@ public sealed partial class ParameterServerActor : ReceiveActor
     private Modes.AsyncUpdateLoop? _async;
     private bool _localSgd;
     private readonly WorkTeam? _team;
+    private readonly bool _ownsTeam;
     private readonly Action<int, int> _applyRange; // the optimizer over one range of the trainable parameters
     private Serialization.ReceiveBufferPool? _receivePool; // the data plane's, on a cluster node: received gradients go back after their step
 
@@ -43,9 +44,11 @@ public sealed partial class ParameterServerActor : ReceiveActor
     /// Threads for the averaging and optimizer passes at the end of a step (element-wise, so the result is
     /// the same bits for any count). Local mode passes its worker count: the workers are idle then.
     /// </param>
-    public ParameterServerActor(int threads = 1)
+    /// <param name="team">A team owned by the caller instead (local mode shares it with the workers, see <see cref="Hosting.StepAssist"/>).</param>
+    public ParameterServerActor(int threads = 1, WorkTeam? team = null)
     {
-        _team = threads > 1 ? new WorkTeam(threads) : null;
+        _ownsTeam = team is null;
+        _team = team ?? (threads > 1 ? new WorkTeam(threads) : null);
         _applyRange = (start, length) => _optimizer!.ApplyRange(_trainable, _mean, start, length);
         Receive<StartParameterServer>(Start);
         Receive<RunStep>(RunStep);
@@ -66,11 +69,14 @@ public sealed partial class ParameterServerActor : ReceiveActor
 
     protected override void PostStop()
     {
-        _team?.Dispose();
+        if (_ownsTeam) _team?.Dispose();
         base.PostStop();
     }
 
-    public static Props Props(int threads = 1) => Akka.Actor.Props.Create(() => new ParameterServerActor(threads));
+    public static Props Props(int threads = 1) => Akka.Actor.Props.Create(() => new ParameterServerActor(threads, null));
+
+    /// <summary>A parameter server that steps on <paramref name="team"/>, which the caller owns and disposes.</summary>
+    public static Props Props(WorkTeam team) => Akka.Actor.Props.Create(() => new ParameterServerActor(team.Size, team));
 
     private void Start(StartParameterServer msg)
     {

@@ -27,9 +27,11 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private readonly TimeSpan? _announceEvery;
     private Serialization.ReceiveBufferPool? _receivePool; // the data plane's, on a cluster node
     private float[]? _loaded; // the parameters of the last message loaded: in use until the next message's replace them
+    private readonly Hosting.StepAssist? _assist; // local mode: lend this thread to the step's pass after sending
 
-    public WorkerActor(string workerId, IJobDataLoader loader, IActorRef coordinator, TimeSpan? announceEvery = null)
+    public WorkerActor(string workerId, IJobDataLoader loader, IActorRef coordinator, TimeSpan? announceEvery = null, Hosting.StepAssist? assist = null)
     {
+        _assist = assist;
         _workerId = workerId;
         _loader = loader;
         _coordinator = coordinator;
@@ -49,8 +51,10 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     /// In a cluster the coordinator singleton may move; re-announcing periodically lets a new coordinator
     /// find its workers (re-announcements of a known worker change nothing). Null: announce once.
     /// </param>
-    public static Props Props(string workerId, IJobDataLoader loader, IActorRef coordinator, TimeSpan? announceEvery = null) =>
-        Akka.Actor.Props.Create(() => new WorkerActor(workerId, loader, coordinator, announceEvery));
+    /// <param name="assist">Local mode only: the parameter server's team, which this worker helps once its gradient is sent.</param>
+    public static Props Props(string workerId, IJobDataLoader loader, IActorRef coordinator, TimeSpan? announceEvery = null,
+        Hosting.StepAssist? assist = null) =>
+        Akka.Actor.Props.Create(() => new WorkerActor(workerId, loader, coordinator, announceEvery, assist));
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -160,8 +164,12 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         // before this worker gets its next shard (the step completes first), and a re-run of the same
         // step starts with a fresh attempt that discards the old reference, so an overwrite can only
         // touch an answer that is already ignored.
-        Wire.Send(Context, Sender, new GradientsComputed(msg.JobId, msg.Version, msg.Attempt, msg.Step, msg.ShardIndex, _workerId, buffer,
-            result.Samples, result.LossSum, result.Correct, compressed));
+        var reply = new GradientsComputed(msg.JobId, msg.Version, msg.Attempt, msg.Step, msg.ShardIndex, _workerId, buffer,
+            result.Samples, result.LossSum, result.Correct, compressed);
+        var assist = _job!.Communication is null ? _assist : null;
+        var passes = assist?.BeforeSend() ?? 0;
+        Wire.Send(Context, Sender, reply);
+        assist?.AfterSend(passes);
     }
 
     private void Evaluate(EvaluateShard msg)

@@ -15,6 +15,9 @@ public static class LocalMode
     /// <summary>Set to <c>pool</c> to run the parameter server and coordinator on the thread pool (for comparison).</summary>
     public const string DispatcherEnvironmentVariable = "DISTTRAIN_LOCAL_DISPATCHER";
 
+    private static bool InlineDispatch =>
+        !string.Equals(Environment.GetEnvironmentVariable(DispatcherEnvironmentVariable), "pool", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>
     /// The local ActorSystem's configuration. The parameter server and the coordinator run on
     /// <see cref="InlineDispatcherConfigurator"/> (their messages are handled on the sender's thread), unless
@@ -22,8 +25,7 @@ public static class LocalMode
     /// </summary>
     public static Config Configuration(string logLevel = "WARNING")
     {
-        var inline = !string.Equals(Environment.GetEnvironmentVariable(DispatcherEnvironmentVariable), "pool", StringComparison.OrdinalIgnoreCase);
-        var deployment = inline
+        var deployment = InlineDispatch
             ? $$"""
               actor.deployment {
                 "/{{TrainingTopology.ParameterServerName}}" { dispatcher = disttrain-inline-dispatcher }
@@ -47,19 +49,24 @@ public static class LocalMode
             """);
     }
 
+    /// <param name="parameterServerThreads">Threads of the parameter server's team; default min(workers, cores).</param>
+    /// <param name="stepAssist">Whether waiting workers lend their threads to the step's pass (<see cref="StepAssist"/>); default <see cref="StepAssist.Wanted"/>.</param>
     public static async Task<TrainingCompleted> RunAsync(TrainingJob job, int workers, IJobDataLoader loader,
         Action<object>? onEvent = null, string? resumeFrom = null, string logLevel = "WARNING", CancellationToken cancel = default,
-        int? parameterServerThreads = null)
+        int? parameterServerThreads = null, bool? stepAssist = null)
     {
         if (workers < 1) throw new ArgumentException($"workers must be >= 1 (got {workers})");
         job.Validate();
+        // The workers wait while the parameter server averages and steps: it borrows their cores, and with the
+        // inline dispatcher (the default) a worker that is waiting anyway lends its own thread (StepAssist).
+        var threads = parameterServerThreads ?? Math.Min(workers, Environment.ProcessorCount);
+        using var team = threads > 1 ? new Core.Kernels.WorkTeam(threads) : null;
+        var assist = team is not null && InlineDispatch && (stepAssist ?? StepAssist.Wanted(workers)) ? new StepAssist(team, StepAssist.DefaultBudget) : null;
         using var system = ActorSystem.Create("disttrain-local", Configuration(logLevel));
         try
         {
-            var (_, coordinator) = TrainingTopology.StartServer(system, new CoordinatorSettings(MinimumWorkers: workers), 
-                // The workers wait while the parameter server averages and steps: it borrows their cores.
-                parameterServerThreads: parameterServerThreads ?? Math.Min(workers, Environment.ProcessorCount));
-            TrainingTopology.StartWorkers(system, workers, loader, coordinator);
+            var (_, coordinator) = TrainingTopology.StartServer(system, new CoordinatorSettings(MinimumWorkers: workers), team: team);
+            TrainingTopology.StartWorkers(system, workers, loader, coordinator, assist: assist);
             var task = TrainingTopology.RunJob(system, coordinator, job, resumeFrom, onEvent);
             await using (cancel.Register(() => system.Terminate()))
             {

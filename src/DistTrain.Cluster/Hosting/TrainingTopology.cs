@@ -21,27 +21,29 @@ public static class TrainingTopology
 
     public static Props CoordinatorProps(IActorRef parameterServer, CoordinatorSettings settings) => CoordinatorActor.Props(parameterServer, settings);
 
-    public static Props WorkerProps(string workerId, IJobDataLoader loader, IActorRef coordinator, TimeSpan? announceEvery = null) =>
-        WorkerActor.Props(workerId, loader, coordinator, announceEvery);
+    public static Props WorkerProps(string workerId, IJobDataLoader loader, IActorRef coordinator, TimeSpan? announceEvery = null,
+        StepAssist? assist = null) =>
+        WorkerActor.Props(workerId, loader, coordinator, announceEvery, assist);
 
     /// <summary>Parameter server and coordinator in one ActorSystem (local mode, tests).</summary>
+    /// <param name="team">Instead of <paramref name="parameterServerThreads"/>: a team the caller owns (local mode shares it with the workers).</param>
     public static (IActorRef ParameterServer, IActorRef Coordinator) StartServer(IActorRefFactory system, CoordinatorSettings settings,
-        int parameterServerThreads = 1)
+        int parameterServerThreads = 1, Core.Kernels.WorkTeam? team = null)
     {
-        var ps = system.ActorOf(ParameterServerProps(parameterServerThreads), ParameterServerName);
+        var ps = system.ActorOf(team is null ? ParameterServerProps(parameterServerThreads) : ParameterServerActor.Props(team), ParameterServerName);
         var coordinator = system.ActorOf(CoordinatorProps(ps, settings), CoordinatorName);
         return (ps, coordinator);
     }
 
     /// <summary>Starts <paramref name="count"/> workers named worker-1..N; their ids are <paramref name="idPrefix"/> + name.</summary>
     public static IReadOnlyList<IActorRef> StartWorkers(IActorRefFactory system, int count, IJobDataLoader loader, IActorRef coordinator,
-        string idPrefix = "", TimeSpan? announceEvery = null)
+        string idPrefix = "", TimeSpan? announceEvery = null, StepAssist? assist = null)
     {
         var workers = new List<IActorRef>(count);
         for (var i = 0; i < count; i++)
         {
             var name = $"worker-{i + 1}";
-            workers.Add(system.ActorOf(WorkerProps(idPrefix + name, loader, coordinator, announceEvery), name));
+            workers.Add(system.ActorOf(WorkerProps(idPrefix + name, loader, coordinator, announceEvery, assist), name));
         }
         return workers;
     }

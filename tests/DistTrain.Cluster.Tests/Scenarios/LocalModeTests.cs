@@ -23,13 +23,13 @@ public class LocalModeTests
         return model.Parameters;
     }
 
-    private static async Task<float[]> TrainLocal(TrainingJob job, int workers, int? parameterServerThreads = null)
+    private static async Task<float[]> TrainLocal(TrainingJob job, int workers, int? parameterServerThreads = null, bool? stepAssist = null)
     {
         var dir = Directory.CreateTempSubdirectory("disttrain-test-");
         try
         {
             var done = await LocalMode.RunAsync(job with { OutputDirectory = dir.FullName }, workers, new BlobLoader(),
-                parameterServerThreads: parameterServerThreads);
+                parameterServerThreads: parameterServerThreads, stepAssist: stepAssist);
             var ck = Core.Checkpoints.CheckpointFile.Read(done.CheckpointPath!);
             Assert.Equal(ParameterServerSha(ck.Parameters), done.ParametersSha256);
             return ck.Parameters;
@@ -86,6 +86,38 @@ public class LocalModeTests
         var init = new Model(wide);
         init.InitializeParameters(job.Seed);
         Assert.True(init.Parameters.Zip(two).Count(p => Math.Abs(p.First - p.Second) > 1e-3) > 1000, "training moved the parameters");
+    }
+
+    private static ModelSpec WideModel() => new([4],
+    [
+        new DenseSpec(512), new ActivationSpec(ActivationKind.ReLU),
+        new DenseSpec(128), new ActivationSpec(ActivationKind.ReLU),
+        new DenseSpec(3, Initializer.Glorot),
+    ]);
+
+    [Fact]
+    public async Task Workers_that_lend_their_threads_to_the_step_pass_take_ranges_and_step_to_the_same_bits()
+    {
+        // The same wiring as LocalMode.RunAsync, with the team in hand to see who ran its ranges.
+        var job = TestJobs.Blobs(epochs: 2, batch: 50) with { Model = WideModel(), JobId = "assist" };
+        var without = await TrainLocal(job, workers: 2, parameterServerThreads: 2, stepAssist: false);
+        var dir = Directory.CreateTempSubdirectory("disttrain-test-");
+        using var team = new Core.Kernels.WorkTeam(2);
+        try
+        {
+            using var system = Akka.Actor.ActorSystem.Create("assist", LocalMode.Configuration());
+            var (_, coordinator) = TrainingTopology.StartServer(system, new Settings.CoordinatorSettings(MinimumWorkers: 2), team: team);
+            TrainingTopology.StartWorkers(system, 2, new BlobLoader(), coordinator, assist: new StepAssist(team, TimeSpan.FromSeconds(5)));
+            var done = await TrainingTopology.RunJob(system, coordinator, job with { OutputDirectory = dir.FullName }).WaitAsync(TimeSpan.FromMinutes(2));
+            Assert.Equal(ParameterServerSha(without), done.ParametersSha256);
+            // 2 epochs of 4 steps: a worker that waited took a range of (nearly) every step's pass.
+            Assert.True(team.GuestRanges >= 4, $"guest ranges {team.GuestRanges} of {team.Runs} passes");
+            await system.Terminate();
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
     [Fact]

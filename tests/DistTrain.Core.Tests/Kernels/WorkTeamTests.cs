@@ -156,3 +156,122 @@ public class WorkTeamTests
         Assert.Throws<ArgumentException>(() => opt.ApplyRange(new float[9], new float[10], 0, 3));
     }
 }
+
+public class WorkTeamAssistTests
+{
+    private const int Wide = 4 * WorkTeam.MinimumRange;
+
+    // Starts a guest on its own thread and returns once it is spinning in Assist.
+    private static Task<(bool Ran, int Thread)> StartGuest(WorkTeam team, TimeSpan budget)
+    {
+        var runs = team.Runs;
+        var task = Task.Factory.StartNew(() => (team.Assist(budget, runs), Environment.CurrentManagedThreadId), TaskCreationOptions.LongRunning);
+        var spin = new SpinWait();
+        while (!team.HasWaitingGuest && !task.IsCompleted) spin.SpinOnce();
+        Assert.False(task.IsCompleted, "the guest returned before any pass");
+        return task;
+    }
+
+    [Fact]
+    public async Task A_waiting_guest_takes_a_range_of_the_next_pass_and_every_element_is_covered_once()
+    {
+        using var team = new WorkTeam(2);
+        var guest = StartGuest(team, TimeSpan.FromSeconds(30));
+        var hits = new int[Wide];
+        var threads = new System.Collections.Concurrent.ConcurrentBag<int>();
+        Assert.True(team.Run(Wide, (start, count) =>
+        {
+            threads.Add(Environment.CurrentManagedThreadId);
+            for (var i = start; i < start + count; i++) hits[i]++;
+            return true;
+        }, (start, count) => { for (var i = start; i < start + count; i++) hits[i] += 10; }));
+        var (ran, guestThread) = await guest.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(ran, "the guest ran a range");
+        Assert.Contains(guestThread, threads);
+        Assert.Equal(1, team.GuestRanges);
+        Assert.All(hits, h => Assert.Equal(11, h));
+    }
+
+    [Fact]
+    public void A_guest_does_not_wait_when_a_pass_started_since_it_last_looked()
+    {
+        // The worker whose gradient completed the step ran the pass on its own thread: the next pass needs its
+        // next gradient, so waiting for it would only burn the budget.
+        using var team = new WorkTeam(2);
+        var seen = team.Runs;
+        team.Run(Wide, (_, _) => { });
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.False(team.Assist(TimeSpan.FromMinutes(5), seen));
+        Assert.True(clock.Elapsed < TimeSpan.FromMinutes(1), "it returned without spending its budget");
+        Assert.False(team.HasWaitingGuest);
+    }
+
+    [Fact]
+    public void A_guest_whose_budget_runs_out_returns_false_and_the_team_still_covers_every_element()
+    {
+        using var team = new WorkTeam(2);
+        Assert.False(team.Assist(TimeSpan.FromMilliseconds(5), team.Runs));
+        var hits = new int[Wide];
+        team.Run(Wide, (start, count) => { for (var i = start; i < start + count; i++) hits[i]++; });
+        Assert.All(hits, h => Assert.Equal(1, h));
+        Assert.Equal(0, team.GuestRanges);
+    }
+
+    [Fact]
+    public async Task A_pass_too_short_to_share_releases_a_waiting_guest_at_once()
+    {
+        using var team = new WorkTeam(2);
+        var guest = StartGuest(team, TimeSpan.FromMinutes(5)); // only a release can end it within the test's time
+        var calls = 0;
+        team.Run(100, (_, _) => { calls++; });
+        var (ran, _) = await guest.WaitAsync(TimeSpan.FromSeconds(30)); // throws TimeoutException if not released
+        Assert.False(ran);
+        Assert.Equal(1, calls);
+    }
+
+    [Fact]
+    public async Task Only_one_guest_waits_at_a_time_and_a_team_of_one_takes_none()
+    {
+        using var team = new WorkTeam(2);
+        var guest = StartGuest(team, TimeSpan.FromSeconds(30));
+        Assert.False(team.Assist(TimeSpan.FromSeconds(30), team.Runs)); // refused at once: the slot is taken
+        team.Run(Wide, (_, _) => { });
+        Assert.True((await guest.WaitAsync(TimeSpan.FromSeconds(30))).Ran);
+        using var alone = new WorkTeam(1);
+        Assert.False(alone.Assist(TimeSpan.FromSeconds(30), alone.Runs));
+    }
+
+    [Fact]
+    public async Task Runs_raced_by_guests_of_every_timing_cover_every_element_once()
+    {
+        // Guests arrive early, late and not at all, on passes of varying range counts: a range may be run
+        // by the caller, a helper or the guest, but exactly once, and a guest never runs a range of a pass
+        // other than the one it claimed.
+        using var team = new WorkTeam(3);
+        var rng = new Random(11);
+        using var stop = new CancellationTokenSource();
+        var guest = Task.Factory.StartNew(() =>
+        {
+            var ran = 0;
+            while (!stop.IsCancellationRequested) if (team.Assist(TimeSpan.FromTicks(rng.Next(1, 20_000)), team.Runs)) ran++;
+            return ran;
+        }, TaskCreationOptions.LongRunning);
+        var lengthRng = new Random(12);
+        for (var round = 0; round < 400; round++)
+        {
+            var length = lengthRng.Next(0, 4 * WorkTeam.MinimumRange);
+            var hits = new int[length];
+            var second = new int[length];
+            team.Run(length, (start, count) =>
+            {
+                for (var i = start; i < start + count; i++) hits[i]++;
+                return true;
+            }, (start, count) => { for (var i = start; i < start + count; i++) second[i]++; });
+            Assert.True(hits.All(h => h == 1) && second.All(h => h == 1), $"round {round}, length {length}: some element was not covered exactly once");
+        }
+        stop.Cancel();
+        var ran = await guest.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(team.GuestRanges, ran);
+        Assert.True(ran > 0, "the guest took part in some passes");
+    }
+}
