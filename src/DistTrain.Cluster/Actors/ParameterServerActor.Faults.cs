@@ -43,14 +43,22 @@ public sealed partial class ParameterServerActor
     private void ScheduleStragglerCheck(long version, int attempt)
     {
         _stragglerTimer?.Cancel();
-        if (_stragglers?.NextCheck() is not { } at) return;
+        if (_stragglers?.NextCheck(_clock.Elapsed) is not { } at) return;
         var delay = at - _clock.Elapsed;
         if (delay < TimeSpan.FromMilliseconds(1)) delay = TimeSpan.FromMilliseconds(1);
         _stragglerTimer = Context.System.Scheduler.ScheduleTellOnceCancelable(delay, Self, new StragglerCheck(version, attempt), Self);
     }
 
-    /// <summary>Called for an answer that counted (accepted or dropped as non-finite) or came twice.</summary>
-    private void StragglerAnswered(GradientsComputed msg) => _stragglers?.Answered(msg.ShardIndex, Sender);
+    /// <summary>
+    /// Called for an answer that counted (accepted or dropped as non-finite) or came twice. The worker is free
+    /// now: a shard already past its deadline and waiting for a free worker is looked at straight away.
+    /// </summary>
+    private void StragglerAnswered(GradientsComputed msg)
+    {
+        if (_stragglers is null) return;
+        _stragglers.Answered(msg.ShardIndex, Sender);
+        if (_aggregator is { InProgress: true } agg && _stragglers.Overdue(_clock.Elapsed)) Self.Tell(new StragglerCheck(agg.Version, agg.Attempt));
+    }
 
     private void OnStragglerCheck(StragglerCheck c)
     {

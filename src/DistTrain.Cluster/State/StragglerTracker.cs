@@ -6,7 +6,10 @@ namespace DistTrain.Cluster.State;
 /// re-issued to a worker of the same step that has answered and has nothing outstanding (the one with
 /// the fewest re-issues first, then shard order). Whichever answer arrives first counts — the
 /// <see cref="GradientAggregator"/> reports the other as <see cref="ContributionOutcome.Duplicate"/> — so a
-/// re-issued shard is still averaged exactly once.
+/// re-issued shard is still averaged exactly once. A shard for which no worker is free is sent again to its
+/// last holder once it has been unanswered for two deadlines: a message lost in a connection that broke
+/// unnoticed (the holder is idle, waiting) then costs two deadlines instead of the whole job, also when
+/// the step has one worker or every worker lost its shard.
 /// </summary>
 /// <typeparam name="TWorker">How the caller names a worker (an IActorRef in the actor, strings in tests).</typeparam>
 public sealed class StragglerTracker<TWorker> where TWorker : notnull
@@ -85,8 +88,9 @@ public sealed class StragglerTracker<TWorker> where TWorker : notnull
     /// <summary>
     /// The re-issues due at <paramref name="now"/>: every unanswered shard issued at least
     /// <see cref="Deadline"/> ago goes to a free worker (answered, nothing outstanding) that does not hold it
-    /// yet. A shard for which no worker is free waits for the next call. Each decision restarts the shard's
-    /// clock and makes its target busy until it answers.
+    /// yet. A shard for which no worker is free waits, and after two deadlines goes again to the worker that
+    /// holds it last (a resend: that worker still owes the one answer). Each decision restarts the shard's
+    /// clock; a re-issue makes its target busy until it answers.
     /// </summary>
     public IReadOnlyList<(int ShardIndex, TWorker Target)> Due(TimeSpan now)
     {
@@ -95,13 +99,23 @@ public sealed class StragglerTracker<TWorker> where TWorker : notnull
         {
             var shard = _shards[i];
             if (shard.Answered || now - shard.IssuedAt < Deadline) continue;
-            if (FreeWorker(shard) is not { } target) continue;
-            shard.Holders.Add(target.Key);
+            TWorker target;
+            if (FreeWorker(shard) is { } free)
+            {
+                target = free.Key;
+                shard.Holders.Add(target);
+                free.Value.Outstanding++;
+                free.Value.Reissues++;
+            }
+            else if (now - shard.IssuedAt >= 2 * Deadline)
+            {
+                target = shard.Holders[^1];
+                _workers[target].Reissues++;
+            }
+            else continue;
             shard.IssuedAt = now;
-            target.Value.Outstanding++;
-            target.Value.Reissues++;
             Reissued++;
-            (result ??= []).Add((i, target.Key));
+            (result ??= []).Add((i, target));
         }
         return result ?? (IReadOnlyList<(int, TWorker)>)[];
     }
@@ -120,16 +134,29 @@ public sealed class StragglerTracker<TWorker> where TWorker : notnull
         return best;
     }
 
-    /// <summary>The earliest time a shard can fall due, or null when every shard has answered.</summary>
-    public TimeSpan? NextCheck()
+    /// <summary>
+    /// When <see cref="Due"/> may next have work, seen at <paramref name="now"/>, or null when every shard has
+    /// answered: a shard's deadline, or for a shard already past it (which waits for a free worker) its resend
+    /// time. A worker that answers meanwhile can take a waiting shard at once: see <see cref="Overdue"/>.
+    /// </summary>
+    public TimeSpan? NextCheck(TimeSpan now)
     {
         TimeSpan? next = null;
         foreach (var s in _shards)
         {
             if (s.Answered) continue;
             var at = s.IssuedAt + Deadline;
+            if (at <= now) at += Deadline;
             if (next is null || at < next) next = at;
         }
         return next;
+    }
+
+    /// <summary>Whether some unanswered shard is past its deadline at <paramref name="now"/> (an answer may free a worker for it).</summary>
+    public bool Overdue(TimeSpan now)
+    {
+        foreach (var s in _shards)
+            if (!s.Answered && now - s.IssuedAt >= Deadline) return true;
+        return false;
     }
 }

@@ -59,6 +59,24 @@ public class StragglerTests() : Akka.TestKit.Xunit2.TestKit("disttrain.step-dead
     }
 
     [Fact]
+    public void A_single_workers_lost_shard_is_sent_to_it_again_and_the_step_completes()
+    {
+        // The shard (or its answer) is lost on the way, and the step has no other worker to take it over.
+        var ps = StartPs(out var p0);
+        var only = CreateTestProbe();
+        ps.Tell(new RunStep("blobs", 0, 1, 0, 0, [new ShardAssignment(0, only.Ref, [0, 1])]));
+        only.ExpectMsg<ComputeGradients>(c => Assert.Equal(0, c.ShardIndex));
+        only.ExpectNoMsg(TimeSpan.FromMilliseconds(450)); // not after one deadline (300 ms): a free worker could still take it
+        var again = only.ExpectMsg<ComputeGradients>(TimeSpan.FromSeconds(3)); // after two
+        Assert.Equal((0, 0L, 1), (again.ShardIndex, again.Version, again.Attempt));
+        Assert.Equal([0, 1], again.SampleIds);
+        ps.Tell(new GradientsComputed("blobs", 0, 1, 0, 0, "only", Enumerable.Repeat(2f, p0.Length).ToArray(), 2, 2.0, 2), only.Ref);
+        var done = ExpectMsg<StepCompleted>();
+        Assert.Equal((1L, 2), (done.Version, done.Samples));
+        only.ExpectNoMsg(TimeSpan.FromMilliseconds(700)); // answered: nothing more is sent
+    }
+
+    [Fact]
     public void The_late_original_answer_of_a_reissued_shard_is_discarded_as_a_duplicate()
     {
         var ps = StartPs(out var p0);

@@ -15,7 +15,7 @@ public class StragglerTrackerTests
         t.Begin(["a", "b"], At(0));
         t.Answered(0, "a");
         Assert.Empty(t.Due(At(0.99)));
-        Assert.Equal(At(1), t.NextCheck());
+        Assert.Equal(At(1), t.NextCheck(At(0.99)));
     }
 
     [Fact]
@@ -36,9 +36,38 @@ public class StragglerTrackerTests
     {
         var t = new StragglerTracker<string>(Deadline);
         t.Begin(["a", "b"], At(0));
-        Assert.Empty(t.Due(At(2)));
+        Assert.Empty(t.Due(At(1.5)));
         t.Answered(0, "a");
-        Assert.Equal([(1, "a")], t.Due(At(2.1)));
+        Assert.Equal([(1, "a")], t.Due(At(1.6)));
+    }
+
+    [Fact]
+    public void A_single_workers_lost_shard_is_sent_to_it_again_after_two_deadlines_and_again_after_two_more()
+    {
+        // Nobody else can take it: the worker may be idle because the shard or its answer was lost.
+        var t = new StragglerTracker<string>(Deadline);
+        t.Begin(["a"], At(0));
+        Assert.Empty(t.Due(At(1.5)));
+        Assert.Equal([(0, "a")], t.Due(At(2)));
+        Assert.Equal(1, t.Reissued);
+        Assert.Empty(t.Due(At(3.5)));
+        Assert.Equal(At(4), t.NextCheck(At(3.5))); // past its deadline (3) with nobody free: its resend time
+        Assert.True(t.Overdue(At(3.5)));
+        Assert.Equal([(0, "a")], t.Due(At(4)));
+        Assert.True(t.Answered(0, "a"));
+        Assert.Empty(t.Due(At(10)));
+        Assert.Equal(0, t.Pending);
+    }
+
+    [Fact]
+    public void When_every_worker_lost_its_shard_each_shard_goes_back_to_its_own_worker()
+    {
+        var t = new StragglerTracker<string>(Deadline);
+        t.Begin(["a", "b"], At(0));
+        Assert.Equal([(0, "a"), (1, "b")], t.Due(At(2)));
+        // b answers its shard: it is free for a's shard the next time round, which goes to b rather than back to a.
+        Assert.True(t.Answered(1, "b"));
+        Assert.Equal([(0, "b")], t.Due(At(3)));
     }
 
     [Fact]
@@ -51,7 +80,7 @@ public class StragglerTrackerTests
         Assert.True(t.Answered(1, "a"));
         Assert.False(t.Answered(1, "b"));
         Assert.Equal(0, t.Pending);
-        Assert.Null(t.NextCheck());
+        Assert.Null(t.NextCheck(At(1)));
         Assert.Empty(t.Due(At(10)));
     }
 
@@ -64,7 +93,7 @@ public class StragglerTrackerTests
         t.Answered(1, "b");
         Assert.Equal([(2, "a")], t.Due(At(1)));
         Assert.Empty(t.Due(At(1.5)));
-        Assert.Equal(At(2), t.NextCheck());
+        Assert.Equal(At(2), t.NextCheck(At(1.5)));
         // a is busy with it; b is free and has had fewer re-issues.
         Assert.Equal([(2, "b")], t.Due(At(2)));
     }
