@@ -12,7 +12,9 @@
 # one line per target:
 #   target <name> ratio=<measured> goal=<goal> ok|short
 # and writes all of it (plus the raw JSON lines) to --out (default docs/benchmarks-latest.md).
-# The multi-process targets are in scripts/bench_cluster.sh.
+# The multi-process targets are in scripts/bench_cluster.sh, accuracy over seeds in bench_accuracy.sh and the
+# communication modes' accuracy in bench_modes.sh; `--all` runs those three after this one (about an hour on
+# 2 cores) and ends with every target line of the four. bench_scale.sh (network namespaces, root) runs apart.
 #
 # samples/s counts training steps only (forward, loss, backward, optimizer; all epochs), not the test
 # evaluation after each epoch — the same definition in bench_torch.py and in the `train` benchmark.
@@ -32,6 +34,7 @@ WORKLOAD=both
 OUT="docs/benchmarks-latest.md"
 QUICK=0
 SKIP_GEMM=0
+ALL=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) ROUNDS="$2"; shift 2 ;;
@@ -41,7 +44,8 @@ while [[ $# -gt 0 ]]; do
     --out) OUT="$2"; shift 2 ;;
     --quick) QUICK=1; shift ;;
     --no-gemm) SKIP_GEMM=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --all) ALL=1; shift ;;
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/d; s/^# \{0,1\}//; p}' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -277,3 +281,26 @@ print()
 print("\n".join(tlines))
 PYEOF
 echo "# table written to $OUT" >&2
+
+if [[ $ALL -eq 1 ]]; then
+  # The other benchmarks with their defaults (or their quick forms with --quick); their own tables go to their
+  # own docs/benchmarks-*-latest.md files. A failed one is reported and the rest still run.
+  TARGETS=$(mktemp /tmp/disttrain-targets.XXXXXX)
+  grep '^target ' "$OUT" >"$TARGETS" || true
+  quick=(); [[ $QUICK -eq 1 ]] && quick=(--quick)
+  for script in bench_cluster.sh bench_accuracy.sh bench_modes.sh; do
+    echo "# --all: scripts/$script ${quick[*]}" >&2
+    log=$(mktemp /tmp/disttrain-bench-all.XXXXXX)
+    if bash "scripts/$script" ${quick[@]+"${quick[@]}"} >"$log" 2>&1; then
+      grep '^target ' "$log" >>"$TARGETS" || true
+    else
+      echo "# --all: scripts/$script failed; last lines:" >&2; tail -n 5 "$log" | sed 's/^/#   /' >&2
+      echo "target $script ratio=n/a goal=n/a short (the script failed)" >>"$TARGETS"
+    fi
+    rm -f "$log"
+  done
+  echo
+  echo "All targets (bench.sh, bench_cluster.sh, bench_accuracy.sh, bench_modes.sh):"
+  cat "$TARGETS"
+  rm -f "$TARGETS"
+fi

@@ -82,7 +82,8 @@ for name, rate, rates, acc, accs, st in rows:
     print(f"| {name} | {rate:,.0f} | {' / '.join(f'{x:,.0f}' for x in rates)} | {acc:.4f} | {' / '.join(f'{x:.4f}' for x in accs)} | {delta:+.2f} | {'' if st is None else st} |")
 for name, rate, rates, acc, accs, st in rows[1:]:
     ok = "ok" if abs(acc - sync_acc) <= 0.01 else "short"
-    print(f"target accuracy_vs_sync[{name}] difference={abs(acc - sync_acc):.4f} goal=0.01 {ok}", file=sys.stderr)
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    print(f"target accuracy_vs_sync_{slug} ratio={abs(acc - sync_acc):.4f} goal=0.01 {ok}", file=sys.stderr)
 PY
 )
 HEADER="W2, $EPOCHS epoch(s), ${LIMIT:-60000} training images, $WORKERS workers, local mode, $ROUNDS round(s); load average $LOAD_BEFORE before, $LOAD_AFTER after; $(date -u '+%Y-%m-%d %H:%M UTC')"
