@@ -203,12 +203,23 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
     /// of ComputeGradients (Parameters), GradientsComputed (Gradient) and EvaluateShard (Parameters) is rented
     /// from it, for the consuming actor to hand back (<see cref="ReceiveBufferPool"/>).
     /// </summary>
-    public static object Decode(ReadOnlySpan<byte> bytes, string manifest, ReceiveBufferPool? pool = null)
+    public static object Decode(ReadOnlySpan<byte> bytes, string manifest, ReceiveBufferPool? pool = null) =>
+        Decode(bytes, manifest, pool, default, hasTrailing: false);
+
+    /// <summary>
+    /// Decodes a message whose serialized form stops after its trailing float array's element count
+    /// (<see cref="EncodeHeadInto"/>): the array's bytes are <paramref name="trailingFloats"/> (e.g. a data-plane
+    /// shared-memory ring), copied once into the result (from <paramref name="pool"/> when given).
+    /// </summary>
+    public static object Decode(ReadOnlySpan<byte> head, string manifest, ReceiveBufferPool? pool, ReadOnlySpan<byte> trailingFloats) =>
+        Decode(head, manifest, pool, trailingFloats, hasTrailing: true);
+
+    private static object Decode(ReadOnlySpan<byte> bytes, string manifest, ReceiveBufferPool? pool, ReadOnlySpan<byte> trailing, bool hasTrailing)
     {
         var type = TypeName(manifest) ?? throw new SerializationException(
             $"DistTrain tensor serializer (id {Id}): unknown manifest '{manifest}'; expected one of CG, CL, GC, GH, PS, ES, TC. " +
             "Is the sender running a newer build?");
-        var r = new WireReader(bytes, type);
+        var r = hasTrailing ? new WireReader(bytes, type, trailing) : new WireReader(bytes, type);
         var version = r.Byte("format version");
         if (version != FormatVersion)
             throw r.Error("format version", 0, $"expected format version {FormatVersion}, found {version}");
