@@ -243,10 +243,17 @@ public sealed unsafe class SharedMemoryRing : IDisposable
     {
         if (length < 0 || length > MaxPayload) return $"ring payload length {length} outside 0-{MaxPayload}";
         if (offset < 0 || (long)offset + length > Capacity) return $"ring offset {offset} + length {length} outside the {Capacity}-byte ring";
-        var start = end - length;
-        if (start < _readPos || end - _readPos > Capacity)
-            return $"ring end position {end} (payload of {length} bytes) is not after the read position {_readPos} within the capacity {Capacity}";
-        if (start % Capacity != offset) return $"ring offset {offset} does not match the end position {end} and length {length}";
+        // Frames come in order: this payload starts where the last one ended, or at the ring's start when it
+        // would not fit before the end (what the sender does).
+        var start = _readPos;
+        var at = (int)(start % Capacity);
+        if (at + length > Capacity)
+        {
+            start += Capacity - at;
+            at = 0;
+        }
+        if (offset != at || end != start + length)
+            return $"expected the payload at ring offset {at} ending at position {start + length} (the one after read position {_readPos}), found offset {offset} ending at {end}";
         return null;
     }
 
