@@ -20,8 +20,8 @@ public sealed record SharedMemoryOffer(string Path, byte[] Nonce, int Capacity)
 /// capacity (int64), 64-71 the receiver's read position (int64, its own cache line), data from
 /// <see cref="HeaderBytes"/>. Positions are monotonic byte counts; position p is at data offset p mod capacity.
 /// The sender keeps its write position to itself and puts every payload in one contiguous piece (skipping to
-/// the ring's start when it would wrap; the frame's end position covers the skipped bytes); it waits while the
-/// new end − read position exceeds the capacity. The receiver copies the payload out and then publishes the
+/// the ring's start when it would wrap, or when the ring is empty so that payloads reuse warm memory; the
+/// frame's end position covers the skipped bytes); it waits while the new end − read position exceeds the capacity. The receiver copies the payload out and then publishes the
 /// frame's end as its read position (a volatile write). Frames stay in order on the connection, so the read
 /// position only grows. The socket's send and receive order the payload's bytes before the frame head.
 /// </para>
@@ -47,6 +47,7 @@ public sealed unsafe class SharedMemoryRing : IDisposable
     private readonly byte* _base;
     private string? _path;
     private long _writePos;  // sender only
+    private long _floor;     // sender only: a position up to which the ring is known free (set by an empty-ring skip)
     private long _readPos;   // receiver only (its own copy of what it published)
     private int _disposed;
 
@@ -193,10 +194,20 @@ public sealed unsafe class SharedMemoryRing : IDisposable
             throw new ArgumentOutOfRangeException(nameof(payload), $"a payload of {length} bytes exceeds the ring's {MaxPayload}-byte limit");
         var start = _writePos;
         var at = (int)(start % Capacity);
+        // Skip to the ring's start when the payload would wrap (it stays in one piece), and also when the ring is
+        // empty and the skip fits (at >= length): then a receiver that keeps up gets every payload at offset 0,
+        // in memory that is still in the caches instead of a fresh part of the ring each time.
+        var floor = _floor;
         if (at + length > Capacity)
         {
-            start += Capacity - at; // skip the tail: the payload stays in one piece
+            start += Capacity - at;
             at = 0;
+        }
+        else if (at != 0 && at >= length && Volatile.Read(ref ReadPosition) == start)
+        {
+            start += Capacity - at;
+            at = 0;
+            floor = start; // all read and the rest of this lap is a hole: the next lap is free up to here
         }
         end = start + length;
         offset = at;
@@ -205,7 +216,7 @@ public sealed unsafe class SharedMemoryRing : IDisposable
         handle.DangerousAddRef(ref ok); // a concurrent Dispose (DataPlane.Forget) unmaps only after this copy
         try
         {
-            if (!WaitForSpace(end - Capacity, timeout)) return false;
+            if (floor < end - Capacity && !WaitForSpace(end - Capacity, timeout)) return false;
             payload.CopyTo(new Span<byte>(_base + HeaderBytes + at, length));
         }
         finally
@@ -213,6 +224,7 @@ public sealed unsafe class SharedMemoryRing : IDisposable
             if (ok) handle.DangerousRelease();
         }
         _writePos = end;
+        _floor = floor;
         return true;
     }
 
@@ -243,17 +255,14 @@ public sealed unsafe class SharedMemoryRing : IDisposable
     {
         if (length < 0 || length > MaxPayload) return $"ring payload length {length} outside 0-{MaxPayload}";
         if (offset < 0 || (long)offset + length > Capacity) return $"ring offset {offset} + length {length} outside the {Capacity}-byte ring";
-        // Frames come in order: this payload starts where the last one ended, or at the ring's start when it
-        // would not fit before the end (what the sender does).
-        var start = _readPos;
-        var at = (int)(start % Capacity);
-        if (at + length > Capacity)
-        {
-            start += Capacity - at;
-            at = 0;
-        }
-        if (offset != at || end != start + length)
-            return $"expected the payload at ring offset {at} ending at position {start + length} (the one after read position {_readPos}), found offset {offset} ending at {end}";
+        // Frames come in order: this payload starts where the last one ended or, skipping the rest of the ring, at
+        // its start (the sender skips when the payload would wrap, or when the ring was empty; see TryWrite).
+        var at = (int)(_readPos % Capacity);
+        var here = _readPos + length;
+        var skipped = _readPos + (Capacity - at) + length;
+        var ok = (offset == at && end == here && at + length <= Capacity) || (at != 0 && offset == 0 && end == skipped && skipped - _readPos <= Capacity);
+        if (!ok)
+            return $"expected the payload at ring offset {at} ending at position {here} or at offset 0 ending at {skipped} (the frame after read position {_readPos}), found offset {offset} ending at {end}";
         return null;
     }
 

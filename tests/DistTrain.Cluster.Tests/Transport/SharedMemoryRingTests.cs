@@ -291,8 +291,33 @@ public sealed class SharedMemoryRingTests : Akka.TestKit.Xunit2.TestKit
         reader.Consumed(e1);
         Assert.True(writer.TryWrite([1, 2, 3], TimeSpan.FromMilliseconds(30), out var o3, out var e3));
         Assert.Equal(0, o3); // the freed start of the ring
-        Assert.NotNull(reader.Check(o3, 3, e3)); // out of order: the second payload comes first
+        Assert.NotNull(reader.Check(o2, half.Length, e2 + 1)); // an end that does not match the length
+        Assert.NotNull(reader.Check(o2 + 4, half.Length - 8, e2 - 4)); // not where the previous frame ended
         Assert.Null(reader.Check(o2, half.Length, e2));
+        reader.Consumed(e2);
+        Assert.Null(reader.Check(o3, 3, e3));
+        Assert.True(reader.Payload(o3, 3).SequenceEqual(new byte[] { 1, 2, 3 }));
+    }
+
+    [Fact]
+    public void A_receiver_that_keeps_up_gets_every_payload_at_the_start_of_the_ring()
+    {
+        using var writer = SharedMemoryRing.Create(_dir, SharedMemoryRing.MinCapacity, out var offer);
+        using var reader = SharedMemoryRing.Open(offer, _dir, out var why) ?? throw new Xunit.Sdk.XunitException(why);
+        var payload = new byte[1000];
+        for (var i = 0; i < 200; i++) // 200 KB through a 64 KiB ring
+        {
+            payload.AsSpan().Fill((byte)i);
+            Assert.True(writer.TryWrite(payload, TimeSpan.FromSeconds(1), out var offset, out var end));
+            Assert.Equal(0, offset);
+            Assert.Null(reader.Check(offset, payload.Length, end));
+            Assert.True(reader.Payload(offset, payload.Length).SequenceEqual(payload));
+            reader.Consumed(end);
+        }
+        // A reader that lags gets the payloads one after the other.
+        Assert.True(writer.TryWrite(payload, TimeSpan.FromSeconds(1), out var a, out _));
+        Assert.True(writer.TryWrite(payload, TimeSpan.FromSeconds(1), out var b, out _));
+        Assert.Equal((0, 1000), (a, b));
     }
 
     [Fact]
