@@ -40,6 +40,12 @@ public sealed record DataPlaneStats(long FramesSent, long BytesSent, long Frames
 /// drops that connection; nothing a peer sends can stop the node (the sender then falls back to Akka and reconnects later).
 /// </para>
 /// <para>
+/// Same machine: the connecting side offers a shared-memory ring after its preamble (<see cref="SharedMemoryHandshake"/>);
+/// when the peer maps it, a trailing payload of at most half the ring is copied into the ring instead of written
+/// to the socket, which carries the frame's head only (<see cref="DataPlaneFrame.RingKind"/>), and the receiver
+/// copies it from the ring into the pool array. Otherwise, and for larger payloads, frames are as above.
+/// </para>
+/// <para>
 /// Ordering: messages on one connection arrive in order; a tensor message may overtake a control message
 /// sent through Akka before it (as with chunking); the protocol's version and attempt numbers make that
 /// harmless. With TLS on the data plane stays off (see <see cref="DataPlaneSettings.UnavailableReason"/>).
