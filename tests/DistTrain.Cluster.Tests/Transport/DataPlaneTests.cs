@@ -25,6 +25,8 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
         akka.remote.dot-netty.tcp.hostname = 127.0.0.1
         akka.remote.dot-netty.tcp.port = 0
         disttrain.data-plane.max-frame-bytes = 4MiB
+        # These tests pin the TCP path; SharedMemoryRingTests the ring between two systems on one machine.
+        disttrain.data-plane.shared-memory = off
         """;
 
     private static readonly Dictionary<string, string?> NoEnvironment = [];
