@@ -126,6 +126,7 @@ internal ref struct WireReader(ReadOnlySpan<byte> buffer, string messageType)
     private readonly ReadOnlySpan<byte> _buffer = buffer;
     private readonly string _type = messageType;
     private ReadOnlySpan<byte> _trailing;
+    private float[]? _trailingArray;
     private bool _hasTrailing;
 
     /// <summary>
@@ -136,6 +137,21 @@ internal ref struct WireReader(ReadOnlySpan<byte> buffer, string messageType)
     {
         _trailing = trailing;
         _hasTrailing = true;
+    }
+
+    /// <summary>As above, with the trailing array already filled (read from the socket straight into it).</summary>
+    public WireReader(ReadOnlySpan<byte> buffer, string messageType, float[] trailing) : this(buffer, messageType)
+    {
+        _trailingArray = trailing;
+        _trailing = MemoryMarshal.AsBytes(trailing.AsSpan());
+        _hasTrailing = true;
+    }
+
+    /// <summary>Skips a counted field (string or array) of <paramref name="elementSize"/>-byte elements.</summary>
+    public void Skip(string field, int elementSize)
+    {
+        var n = Count(field, elementSize, "elements");
+        Take(n * elementSize, field, "elements");
     }
 
     public int Position { get; private set; }
@@ -204,6 +220,7 @@ internal ref struct WireReader(ReadOnlySpan<byte> buffer, string messageType)
                 throw Error(field, at, $"expected a count of {_trailing.Length / sizeof(float)} float32 values (the payload held elsewhere), found {n}");
             src = _trailing;
             _hasTrailing = false;
+            if (_trailingArray is { } filled) return filled;
         }
         else
         {

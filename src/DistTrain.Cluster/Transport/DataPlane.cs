@@ -383,9 +383,33 @@ public sealed class DataPlane : IExtension, IDisposable
                 var length = BinaryPrimitives.ReadInt32LittleEndian(head);
                 if (DataPlaneFrame.CheckLength(length, Settings.MaxFrameBytes) is { } bad)
                     throw new System.Runtime.Serialization.SerializationException(bad);
-                if (buffer.Length < length) buffer = GC.AllocateUninitializedArray<byte>(length); // grown once, then reused
-                stream.ReadExactly(buffer, 0, length);
-                var frame = DataPlaneFrame.Read(buffer.AsSpan(0, length), ReceivePool, ring);
+                // A large plain frame whose first bytes hold the whole head of a message with a trailing float payload
+                // (parameters, a gradient): the rest of the payload goes from the socket straight into the pool array,
+                // not through the frame buffer. Anything else is read whole into the buffer and decoded from there.
+                var first = Math.Min(length, DirectPayloadFrom);
+                if (buffer.Length < first) buffer = GC.AllocateUninitializedArray<byte>(first); // grown once, then reused
+                stream.ReadExactly(buffer, 0, first);
+                DataPlaneMessage frame;
+                var payloadAt = length > first ? DataPlaneFrame.TrailingPayloadOffset(buffer.AsSpan(0, first), length) : -1;
+                if (payloadAt >= 0)
+                {
+                    var payload = ReceivePool.Rent((length - payloadAt) / sizeof(float));
+                    var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(payload.AsSpan());
+                    buffer.AsSpan(payloadAt, first - payloadAt).CopyTo(bytes);
+                    stream.ReadExactly(bytes[(first - payloadAt)..]);
+                    frame = DataPlaneFrame.ReadHead(buffer.AsSpan(0, payloadAt), payload);
+                }
+                else
+                {
+                    if (buffer.Length < length)
+                    {
+                        var grown = GC.AllocateUninitializedArray<byte>(length);
+                        buffer.AsSpan(0, first).CopyTo(grown);
+                        buffer = grown;
+                    }
+                    if (length > first) stream.ReadExactly(buffer, first, length - first);
+                    frame = DataPlaneFrame.Read(buffer.AsSpan(0, length), ReceivePool, ring);
+                }
                 Interlocked.Increment(ref _framesReceived);
                 if (buffer[0] == DataPlaneFrame.RingKind)
                 {
@@ -420,6 +444,9 @@ public sealed class DataPlane : IExtension, IDisposable
             ring?.Dispose();
         }
     }
+
+    /// <summary>The bytes of a frame read before deciding whether its payload can go straight into its array.</summary>
+    private const int DirectPayloadFrom = 64 << 10;
 
     // Reads a length prefix; false on a clean end of stream before its first byte.
     private static bool ReadHead(Stream stream, byte[] head)

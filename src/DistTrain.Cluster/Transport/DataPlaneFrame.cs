@@ -217,6 +217,70 @@ public static class DataPlaneFrame
     /// the field and offset when the body is malformed or carries a message the data plane does not carry.
     /// Tensor payloads are rented from <paramref name="pool"/> when given (see <see cref="TensorMessageSerializer.Decode"/>).
     /// </summary>
+    /// <summary>
+    /// Where the trailing float payload (<see cref="TensorMessageSerializer.TrailingFloats"/>) of a plain frame
+    /// (kind 1) begins in its body of <paramref name="bodyLength"/> bytes, judged from the body's first bytes
+    /// <paramref name="start"/>; -1 when the frame has none, its head does not fit in <paramref name="start"/>, or
+    /// anything does not add up (the reader then reads the body whole, and decoding reports what is wrong). The
+    /// reader reads the payload from the socket straight into its array.
+    /// </summary>
+    public static int TrailingPayloadOffset(ReadOnlySpan<byte> start, int bodyLength)
+    {
+        if (start.Length < 1 || start[0] != MessageKind) return -1;
+        var at = 1;
+        var manifest = "";
+        for (var i = 0; i < 3; i++)
+        {
+            if (start.Length - at < 4) return -1;
+            var n = BinaryPrimitives.ReadInt32LittleEndian(start[at..]);
+            if (n < 0 || n > MaxPathBytes || start.Length - at - 4 < n) return -1;
+            if (i == 2)
+            {
+                var m = start.Slice(at + 4, n);
+                manifest = m.SequenceEqual("CG"u8) ? TensorMessageSerializer.ComputeGradientsManifest
+                    : m.SequenceEqual("GC"u8) ? TensorMessageSerializer.GradientsComputedManifest
+                    : m.SequenceEqual("PS"u8) ? TensorMessageSerializer.ParametersSnapshotManifest
+                    : m.SequenceEqual("ES"u8) ? TensorMessageSerializer.EvaluateShardManifest : "";
+                if (manifest.Length == 0) return -1;
+            }
+            at += 4 + n;
+        }
+        var c = TensorMessageSerializer.TrailingFloatsCountOffset(start[at..], manifest);
+        if (c < 0) return -1;
+        var count = BinaryPrimitives.ReadInt32LittleEndian(start[(at + c)..]);
+        var payloadAt = at + c + 4;
+        return count >= 0 && payloadAt + (long)count * sizeof(float) == bodyLength ? payloadAt : -1;
+    }
+
+    /// <summary>
+    /// Decodes a plain frame's body up to its trailing payload (<see cref="TrailingPayloadOffset"/>), whose floats
+    /// are already in <paramref name="payload"/>; the message carries that array.
+    /// </summary>
+    public static DataPlaneMessage ReadHead(ReadOnlySpan<byte> head, float[] payload)
+    {
+        var r = new WireReader(head, "data-plane frame");
+        var kind = r.Byte("Kind");
+        if (kind != MessageKind) throw r.Error("Kind", 0, $"expected frame kind {MessageKind}, found {kind}");
+        var (target, sender, manifest) = Addressing(ref r);
+        return new DataPlaneMessage(target, sender, TensorMessageSerializer.Decode(head[r.Position..], manifest, payload));
+    }
+
+    private static (string Target, string Sender, string Manifest) Addressing(ref WireReader r)
+    {
+        var at = r.Position;
+        var target = r.String("TargetPath");
+        if (target.Length == 0 || target.Length > MaxPathBytes)
+            throw r.Error("TargetPath", at, $"expected an actor path of 1-{MaxPathBytes} characters, found {target.Length}");
+        at = r.Position;
+        var sender = r.String("SenderPath");
+        if (sender.Length > MaxPathBytes) throw r.Error("SenderPath", at, $"expected an actor path of at most {MaxPathBytes} characters, found {sender.Length}");
+        at = r.Position;
+        var manifest = r.String("Manifest");
+        if (!IsCarried(manifest))
+            throw r.Error("Manifest", at, $"expected a tensor message manifest (CG, CL, GC, GH, PS or ES), found '{(manifest.Length > 16 ? manifest[..16] + "…" : manifest)}'");
+        return (target, sender, manifest);
+    }
+
     /// <param name="ring">The connection's shared-memory ring (receiver side), null when it has none: a ring
     /// frame's payload is checked against it (<see cref="SharedMemoryRing.Check"/>), copied out, and its space
     /// handed back to the sender.</param>
@@ -236,17 +300,7 @@ public static class DataPlaneFrame
             ringEnd = r.Int64("Ring.End");
             if (ring.Check(ringOffset, ringLength, ringEnd) is { } bad) throw r.Error("Ring", 1, bad);
         }
-        var at = r.Position;
-        var target = r.String("TargetPath");
-        if (target.Length == 0 || target.Length > MaxPathBytes)
-            throw r.Error("TargetPath", at, $"expected an actor path of 1-{MaxPathBytes} characters, found {target.Length}");
-        at = r.Position;
-        var sender = r.String("SenderPath");
-        if (sender.Length > MaxPathBytes) throw r.Error("SenderPath", at, $"expected an actor path of at most {MaxPathBytes} characters, found {sender.Length}");
-        at = r.Position;
-        var manifest = r.String("Manifest");
-        if (!IsCarried(manifest))
-            throw r.Error("Manifest", at, $"expected a tensor message manifest (CG, CL, GC, GH, PS or ES), found '{(manifest.Length > 16 ? manifest[..16] + "…" : manifest)}'");
+        var (target, sender, manifest) = Addressing(ref r);
         if (kind == MessageKind) return new DataPlaneMessage(target, sender, TensorMessageSerializer.Decode(body[r.Position..], manifest, pool));
         var message = TensorMessageSerializer.Decode(body[r.Position..], manifest, pool, ring!.Payload(ringOffset, ringLength));
         ring.Consumed(ringEnd);
