@@ -34,9 +34,10 @@ public sealed record DataPlaneStats(long FramesSent, long BytesSent, long Frames
 /// connection, grown only when a larger message comes, and writes it and then the payload straight from its
 /// array on the caller's thread (TCP_NODELAY): nothing is allocated or copied per message but the path
 /// strings. Receiving runs one thread per inbound connection that reads each frame into a buffer grown
-/// once, decodes it with <see cref="TensorMessageSerializer"/> (the only copy of the payload, into an array
-/// from <see cref="ReceivePool"/> that the consuming actor hands back) and tells the message to its target
-/// actor with the original sender. A malformed frame, an oversized one or a bad preamble logs an error and
+/// once and decodes it with <see cref="TensorMessageSerializer"/>; a trailing float payload lands in an array
+/// from <see cref="ReceivePool"/> (that the consuming actor hands back) with one copy: from the socket straight
+/// into the array for a large frame whose head is in its first 64 KiB, from the ring for a ring frame, else from
+/// the buffer. The message is told to its target actor with the original sender. A malformed frame, an oversized one or a bad preamble logs an error and
 /// drops that connection; nothing a peer sends can stop the node (the sender then falls back to Akka and reconnects later).
 /// </para>
 /// <para>
