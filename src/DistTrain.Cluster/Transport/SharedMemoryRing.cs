@@ -128,6 +128,11 @@ public sealed unsafe class SharedMemoryRing : IDisposable
         FileStream fs;
         try
         {
+            if (new FileInfo(offer.Path).LinkTarget is not null)
+            {
+                why = $"{offer.Path} is a symbolic link, not a ring file";
+                return null;
+            }
             fs = new FileStream(offer.Path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -137,6 +142,13 @@ public sealed unsafe class SharedMemoryRing : IDisposable
         }
         try
         {
+            // The sender creates its ring owner read/write only; a file with other permissions is not one of ours.
+            if (!OperatingSystem.IsWindows() && File.GetUnixFileMode(fs.SafeFileHandle) != (UnixFileMode.UserRead | UnixFileMode.UserWrite))
+            {
+                why = $"{offer.Path} has permissions {File.GetUnixFileMode(fs.SafeFileHandle)}, expected owner read/write only";
+                fs.Dispose();
+                return null;
+            }
             if (fs.Length != HeaderBytes + (long)offer.Capacity)
             {
                 why = $"{offer.Path} holds {fs.Length} bytes, expected {HeaderBytes + (long)offer.Capacity}";

@@ -201,6 +201,8 @@ public sealed class SharedMemoryRingTests : Akka.TestKit.Xunit2.TestKit
     [InlineData("nonce")]
     [InlineData("missing")]
     [InlineData("outside")]
+    [InlineData("symlink")]
+    [InlineData("permissions")]
     public void An_offer_the_receiver_cannot_map_as_the_senders_is_declined_and_the_connection_still_delivers(string fault)
     {
         var there = DataPlane.Start(_other, Ring());
@@ -210,6 +212,8 @@ public sealed class SharedMemoryRingTests : Akka.TestKit.Xunit2.TestKit
         {
             "nonce" => offer with { Nonce = offer.Nonce.Select(b => (byte)~b).ToArray() },
             "missing" => offer with { Path = Path.Combine(_dir, SharedMemoryRing.FilePrefix + "no-such-file") },
+            "symlink" => offer with { Path = File.CreateSymbolicLink(Path.Combine(_dir, SharedMemoryRing.FilePrefix + "link"), offer.Path).FullName },
+            "permissions" => Chmod(offer, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead),
             _ => offer with { Path = "/tmp/" + Path.GetFileName(offer.Path) }, // not in the ring directory
         };
 
@@ -218,6 +222,12 @@ public sealed class SharedMemoryRingTests : Akka.TestKit.Xunit2.TestKit
 
         Assert.Equal(DataPlaneFrame.RingDeclined, answer);
         Assert.Equal([0.5f, 1.5f], probe.ExpectMsg<ComputeGradients>(TimeSpan.FromSeconds(5)).Parameters);
+    }
+
+    private static SharedMemoryOffer Chmod(SharedMemoryOffer offer, UnixFileMode mode)
+    {
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(offer.Path, mode); // the ring tests need /dev/shm anyway
+        return offer;
     }
 
     [Theory]
