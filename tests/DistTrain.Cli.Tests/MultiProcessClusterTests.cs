@@ -68,6 +68,9 @@ public sealed class MultiProcessClusterTests : IDisposable
         Assert.True(ps.ExitCode == 0, $"ps node exited {ps.ExitCode}:\n{log}");
         // The tensors crossed the data plane (on by default), not only Akka.Remote: the ps connected to both workers.
         Assert.True(log.Split('\n').Count(l => l.Contains("data plane: connected to", StringComparison.Ordinal)) >= 2, "no data-plane connections:\n" + log);
+        // On one machine the payloads went through the shared-memory ring under those connections (on by default).
+        Assert.True(log.Split('\n').Count(l => l.Contains("data plane: connected to", StringComparison.Ordinal) && l.Contains("shared-memory ring", StringComparison.Ordinal)) >= 2,
+            "the data-plane connections stayed plain TCP:\n" + log);
 
         var summaryPath = Path.Combine(outRoot, "mp-penguins", "summary.json");
         Assert.True(File.Exists(summaryPath), "no summary.json:\n" + log);

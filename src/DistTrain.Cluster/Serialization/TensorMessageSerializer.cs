@@ -203,12 +203,79 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
     /// of ComputeGradients (Parameters), GradientsComputed (Gradient) and EvaluateShard (Parameters) is rented
     /// from it, for the consuming actor to hand back (<see cref="ReceiveBufferPool"/>).
     /// </summary>
-    public static object Decode(ReadOnlySpan<byte> bytes, string manifest, ReceiveBufferPool? pool = null)
+    public static object Decode(ReadOnlySpan<byte> bytes, string manifest, ReceiveBufferPool? pool = null) =>
+        Decode(bytes, manifest, pool, default, hasTrailing: false);
+
+    /// <summary>
+    /// Decodes a message whose serialized form stops after its trailing float array's element count
+    /// (<see cref="EncodeHeadInto"/>): the array's bytes are <paramref name="trailingFloats"/> (e.g. a data-plane
+    /// shared-memory ring), copied once into the result (from <paramref name="pool"/> when given).
+    /// </summary>
+    public static object Decode(ReadOnlySpan<byte> head, string manifest, ReceiveBufferPool? pool, ReadOnlySpan<byte> trailingFloats) =>
+        Decode(head, manifest, pool, trailingFloats, hasTrailing: true);
+
+    /// <summary>
+    /// Decodes a message whose serialized form stops after its trailing float array's element count, that array
+    /// being <paramref name="trailingFloats"/>, already filled (the data plane reads a payload from the socket
+    /// straight into it); the result carries that array itself.
+    /// </summary>
+    public static object Decode(ReadOnlySpan<byte> head, string manifest, float[] trailingFloats)
+    {
+        var type = TypeName(manifest) ?? throw new SerializationException($"DistTrain tensor serializer (id {Id}): unknown manifest '{manifest}'");
+        return Decode(new WireReader(head, type, trailingFloats), manifest, null);
+    }
+
+    /// <summary>
+    /// Where the element count of the trailing float array (<see cref="TrailingFloats"/>) sits in the serialized
+    /// form that <paramref name="bytes"/> begins with, or -1 when the manifest has no trailing array or the fields
+    /// before it do not fit in <paramref name="bytes"/> or are malformed (the caller then reads the message whole).
+    /// </summary>
+    public static int TrailingFloatsCountOffset(ReadOnlySpan<byte> bytes, string manifest)
+    {
+        if (!BitConverter.IsLittleEndian || manifest is not (ComputeGradientsManifest or GradientsComputedManifest or ParametersSnapshotManifest or EvaluateShardManifest))
+            return -1;
+        var r = new WireReader(bytes, manifest);
+        try
+        {
+            if (r.Byte("format version") != FormatVersion) return -1;
+            r.Skip("JobId", 1);
+            r.Int64("Version");
+            switch (manifest)
+            {
+                case ComputeGradientsManifest:
+                    for (var i = 0; i < 4; i++) r.Int32("Attempt, Epoch, Step, ShardIndex");
+                    r.UInt64("Seed");
+                    r.Skip("SampleIds", sizeof(int));
+                    break;
+                case GradientsComputedManifest:
+                    for (var i = 0; i < 3; i++) r.Int32("Attempt, Step, ShardIndex");
+                    r.Skip("WorkerId", 1);
+                    r.Int32("Samples");
+                    r.Double("LossSum");
+                    r.Int32("Correct");
+                    break;
+                case EvaluateShardManifest:
+                    for (var i = 0; i < 3; i++) r.Int32("Split, Start, Length");
+                    break;
+            }
+            return r.Remaining >= 4 ? r.Position : -1;
+        }
+        catch (SerializationException)
+        {
+            return -1;
+        }
+    }
+
+    private static object Decode(ReadOnlySpan<byte> bytes, string manifest, ReceiveBufferPool? pool, ReadOnlySpan<byte> trailing, bool hasTrailing)
     {
         var type = TypeName(manifest) ?? throw new SerializationException(
             $"DistTrain tensor serializer (id {Id}): unknown manifest '{manifest}'; expected one of CG, CL, GC, GH, PS, ES, TC. " +
             "Is the sender running a newer build?");
-        var r = new WireReader(bytes, type);
+        return Decode(hasTrailing ? new WireReader(bytes, type, trailing) : new WireReader(bytes, type), manifest, pool);
+    }
+
+    private static object Decode(WireReader r, string manifest, ReceiveBufferPool? pool)
+    {
         var version = r.Byte("format version");
         if (version != FormatVersion)
             throw r.Error("format version", 0, $"expected format version {FormatVersion}, found {version}");

@@ -101,6 +101,13 @@ internal ref struct WireWriter(Span<byte> buffer)
         Position += dst.Length;
     }
 
+    /// <summary>Bytes as they are, no count.</summary>
+    public void Raw(ReadOnlySpan<byte> a)
+    {
+        a.CopyTo(_buffer[Position..]);
+        Position += a.Length;
+    }
+
     public void Bytes(byte[] a)
     {
         Int32(a.Length);
@@ -118,6 +125,34 @@ internal ref struct WireReader(ReadOnlySpan<byte> buffer, string messageType)
 {
     private readonly ReadOnlySpan<byte> _buffer = buffer;
     private readonly string _type = messageType;
+    private ReadOnlySpan<byte> _trailing;
+    private float[]? _trailingArray;
+    private bool _hasTrailing;
+
+    /// <summary>
+    /// The bytes of the message's trailing float array live elsewhere (a data-plane ring frame): the buffer ends
+    /// with that array's element count, and the float field read there takes its values from <paramref name="trailing"/>.
+    /// </summary>
+    public WireReader(ReadOnlySpan<byte> buffer, string messageType, ReadOnlySpan<byte> trailing) : this(buffer, messageType)
+    {
+        _trailing = trailing;
+        _hasTrailing = true;
+    }
+
+    /// <summary>As above, with the trailing array already filled (read from the socket straight into it).</summary>
+    public WireReader(ReadOnlySpan<byte> buffer, string messageType, float[] trailing) : this(buffer, messageType)
+    {
+        _trailingArray = trailing;
+        _trailing = MemoryMarshal.AsBytes(trailing.AsSpan());
+        _hasTrailing = true;
+    }
+
+    /// <summary>Skips a counted field (string or array) of <paramref name="elementSize"/>-byte elements.</summary>
+    public void Skip(string field, int elementSize)
+    {
+        var n = Count(field, elementSize, "elements");
+        Take(n * elementSize, field, "elements");
+    }
 
     public int Position { get; private set; }
 
@@ -175,8 +210,23 @@ internal ref struct WireReader(ReadOnlySpan<byte> buffer, string messageType)
     /// <summary>A float array; from <paramref name="pool"/> when given (a tensor payload its consumer hands back).</summary>
     public float[] Floats(string field, ReceiveBufferPool? pool = null)
     {
-        var n = Count(field, sizeof(float), "float32 values");
-        var src = Take(n * sizeof(float), field, "float32 values");
+        int n;
+        ReadOnlySpan<byte> src;
+        if (_hasTrailing && Remaining == 4)
+        {
+            var at = Position;
+            n = Int32(field);
+            if (n < 0 || (long)n * sizeof(float) != _trailing.Length)
+                throw Error(field, at, $"expected a count of {_trailing.Length / sizeof(float)} float32 values (the payload held elsewhere), found {n}");
+            src = _trailing;
+            _hasTrailing = false;
+            if (_trailingArray is { } filled) return filled;
+        }
+        else
+        {
+            n = Count(field, sizeof(float), "float32 values");
+            src = Take(n * sizeof(float), field, "float32 values");
+        }
         var a = pool is null ? GC.AllocateUninitializedArray<float>(n) : pool.Rent(n);
         if (BitConverter.IsLittleEndian) src.CopyTo(MemoryMarshal.AsBytes(a.AsSpan())); // the one copy of the payload
         else BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, int>(src), MemoryMarshal.Cast<float, int>(a.AsSpan()));
@@ -211,6 +261,7 @@ internal ref struct WireReader(ReadOnlySpan<byte> buffer, string messageType)
 
     public void End()
     {
+        if (_hasTrailing) throw Error("(end)", Position, $"expected the message to end with the count of its trailing float payload ({_trailing.Length} bytes held elsewhere), which it never reached");
         if (Remaining != 0) throw Error("(end)", Position, $"expected the end of the message, found {Remaining} trailing bytes");
     }
 }

@@ -36,6 +36,7 @@ public static class ClusterConfig
         ("DISTTRAIN_TLS_PASSWORD", $"{Tcp}.ssl.certificate.password"),
         ("DISTTRAIN_TLS_VALIDATION", $"{Tcp}.ssl.suppress-validation"),
         ("DISTTRAIN_DATA_PLANE", "disttrain.data-plane.enabled"),
+        ("DISTTRAIN_SHARED_MEMORY", "disttrain.data-plane.shared-memory"),
     ];
 
     private static readonly Lazy<string> EmbeddedBase = new(ReadEmbeddedBase);
@@ -92,7 +93,7 @@ public static class ClusterConfig
                 "DISTTRAIN_SEEDS" => List(variable, value, tls is null ? PlainSeed : TlsSeed),
                 "DISTTRAIN_ROLES" => List(variable, value, Role),
                 "DISTTRAIN_LOGLEVEL" => LogLevel(variable, value),
-                "DISTTRAIN_DATA_PLANE" => OnOff(variable, value),
+                "DISTTRAIN_DATA_PLANE" or "DISTTRAIN_SHARED_MEMORY" => OnOff(variable, value),
                 _ => throw new InvalidOperationException(variable),
             };
             sb.Append(key).Append(" = ").Append(hocon).Append('\n');

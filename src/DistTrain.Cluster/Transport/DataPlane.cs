@@ -11,8 +11,11 @@ using DistTrain.Cluster.Serialization;
 namespace DistTrain.Cluster.Transport;
 
 /// <summary>Counters of one node's data plane (for tests, benchmarks and logs).</summary>
+/// <remarks>Frames and bytes count every frame; the SharedMemory counters are the part whose payload went through a
+/// shared-memory ring (bytes: the payload's).</remarks>
 public sealed record DataPlaneStats(long FramesSent, long BytesSent, long FramesReceived, long BytesReceived, long FallbackSends,
-    long ConnectionsDropped, long BadFrames, long Undeliverable);
+    long ConnectionsDropped, long BadFrames, long Undeliverable, long SharedMemoryFramesSent = 0, long SharedMemoryBytesSent = 0,
+    long SharedMemoryFramesReceived = 0, long SharedMemoryBytesReceived = 0);
 
 /// <summary>
 /// The tensor data plane: tensor messages (<see cref="ITensorMessage"/>: parameters out, gradients back,
@@ -31,10 +34,17 @@ public sealed record DataPlaneStats(long FramesSent, long BytesSent, long Frames
 /// connection, grown only when a larger message comes, and writes it and then the payload straight from its
 /// array on the caller's thread (TCP_NODELAY): nothing is allocated or copied per message but the path
 /// strings. Receiving runs one thread per inbound connection that reads each frame into a buffer grown
-/// once, decodes it with <see cref="TensorMessageSerializer"/> (the only copy of the payload, into an array
-/// from <see cref="ReceivePool"/> that the consuming actor hands back) and tells the message to its target
-/// actor with the original sender. A malformed frame, an oversized one or a bad preamble logs an error and
+/// once and decodes it with <see cref="TensorMessageSerializer"/>; a trailing float payload lands in an array
+/// from <see cref="ReceivePool"/> (that the consuming actor hands back) with one copy: from the socket straight
+/// into the array for a large frame whose head is in its first 64 KiB, from the ring for a ring frame, else from
+/// the buffer. The message is told to its target actor with the original sender. A malformed frame, an oversized one or a bad preamble logs an error and
 /// drops that connection; nothing a peer sends can stop the node (the sender then falls back to Akka and reconnects later).
+/// </para>
+/// <para>
+/// Same machine: the connecting side offers a shared-memory ring after its preamble (<see cref="SharedMemoryHandshake"/>);
+/// when the peer maps it, a trailing payload of at most half the ring is copied into the ring instead of written
+/// to the socket, which carries the frame's head only (<see cref="DataPlaneFrame.RingKind"/>), and the receiver
+/// copies it from the ring into the pool array. Otherwise, and for larger payloads, frames are as above.
 /// </para>
 /// <para>
 /// Ordering: messages on one connection arrive in order; a tensor message may overtake a control message
@@ -57,6 +67,7 @@ public sealed class DataPlane : IExtension, IDisposable
     private readonly TcpListener? _listener;
     private volatile bool _disposed;
     private long _framesSent, _bytesSent, _framesReceived, _bytesReceived, _fallbacks, _dropped, _badFrames, _undeliverable;
+    private long _shmFramesSent, _shmBytesSent, _shmFramesReceived, _shmBytesReceived;
 
     private DataPlane(ExtendedActorSystem system, DataPlaneSettings settings)
     {
@@ -112,7 +123,8 @@ public sealed class DataPlane : IExtension, IDisposable
 
     public DataPlaneStats Stats => new(Interlocked.Read(ref _framesSent), Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _framesReceived),
         Interlocked.Read(ref _bytesReceived), Interlocked.Read(ref _fallbacks), Interlocked.Read(ref _dropped), Interlocked.Read(ref _badFrames),
-        Interlocked.Read(ref _undeliverable));
+        Interlocked.Read(ref _undeliverable), Interlocked.Read(ref _shmFramesSent), Interlocked.Read(ref _shmBytesSent),
+        Interlocked.Read(ref _shmFramesReceived), Interlocked.Read(ref _shmBytesReceived));
 
     /// <summary>
     /// Starts the data plane on <paramref name="system"/> with <c>disttrain.data-plane</c> (idempotent).
@@ -166,6 +178,7 @@ public sealed class DataPlane : IExtension, IDisposable
             Interlocked.Increment(ref _fallbacks);
             return false;
         }
+        var ringBytes = 0;
         lock (peer.SendLock)
         {
             if (peer.State != Connected || peer.Stream is not { } stream)
@@ -174,16 +187,35 @@ public sealed class DataPlane : IExtension, IDisposable
                 return false;
             }
             // A trailing float payload (parameters, gradient) goes out from its own array after the rest of the
-            // frame: no copy into the buffer first (the kernel's copy is the only one).
+            // frame: no copy into the buffer first (the kernel's copy is the only one). With a shared-memory ring it
+            // is copied into the ring instead and the socket carries the frame's head only.
             var payload = TensorMessageSerializer.TrailingFloats(message);
-            var head = payload is null ? size : size - payload.Length * sizeof(float);
+            var payloadBytes = payload is null ? 0 : payload.Length * sizeof(float);
+            var ring = peer.Ring;
+            var viaRing = ring is not null && payloadBytes > 0 && payloadBytes <= ring.MaxPayload;
+            var head = payload is null ? size : size - payloadBytes + (viaRing ? DataPlaneFrame.RingFields : 0);
             if (peer.Buffer.Length < head) peer.Buffer = GC.AllocateUninitializedArray<byte>(head); // grown once per size, then reused
-            if (payload is null) DataPlaneFrame.Write(peer.Buffer.AsSpan(0, size), targetPath, senderPath, manifest, message);
-            else DataPlaneFrame.WriteHead(peer.Buffer.AsSpan(0, head), size, targetPath, senderPath, manifest, message);
             try
             {
-                stream.Write(peer.Buffer, 0, head);
-                if (payload is not null) stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(payload.AsSpan()));
+                if (viaRing)
+                {
+                    if (!ring!.TryWrite(System.Runtime.InteropServices.MemoryMarshal.AsBytes(payload.AsSpan()), Settings.SendTimeout, out var offset, out var end))
+                    {
+                        DropLocked(address, peer, $"the shared-memory ring stayed full for {Settings.SendTimeout} (the peer stopped reading)");
+                        Interlocked.Increment(ref _fallbacks);
+                        return false;
+                    }
+                    DataPlaneFrame.WriteRingHead(peer.Buffer.AsSpan(0, head), offset, payloadBytes, end, targetPath, senderPath, manifest, message);
+                    stream.Write(peer.Buffer, 0, head);
+                    ringBytes = payloadBytes;
+                }
+                else
+                {
+                    if (payload is null) DataPlaneFrame.Write(peer.Buffer.AsSpan(0, size), targetPath, senderPath, manifest, message);
+                    else DataPlaneFrame.WriteHead(peer.Buffer.AsSpan(0, head), size, targetPath, senderPath, manifest, message);
+                    stream.Write(peer.Buffer, 0, head);
+                    if (payload is not null) stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(payload.AsSpan()));
+                }
             }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
             {
@@ -195,6 +227,11 @@ public sealed class DataPlane : IExtension, IDisposable
         }
         Interlocked.Increment(ref _framesSent);
         Interlocked.Add(ref _bytesSent, size);
+        if (ringBytes > 0)
+        {
+            Interlocked.Increment(ref _shmFramesSent);
+            Interlocked.Add(ref _shmBytesSent, ringBytes);
+        }
         return true;
     }
 
@@ -226,6 +263,7 @@ public sealed class DataPlane : IExtension, IDisposable
     private async Task ConnectPeerAsync(Address address, Peer peer)
     {
         Socket? socket = null;
+        SharedMemoryRing? ring = null;
         try
         {
             var selection = _system.ActorSelection(new RootActorPath(address) / "user" / EndpointActorName);
@@ -245,24 +283,25 @@ public sealed class DataPlane : IExtension, IDisposable
             using (var cts = new CancellationTokenSource(Settings.ConnectTimeout))
                 await socket.ConnectAsync(address.Host!, reply.Port, cts.Token).ConfigureAwait(false);
             var stream = new NetworkStream(socket, ownsSocket: true);
-            var preamble = new byte[DataPlaneFrame.PreambleSize(_localAddressText)];
-            DataPlaneFrame.WritePreamble(preamble, _localAddressText);
-            stream.Write(preamble);
+            (ring, var how) = await SharedMemoryHandshake.OfferAsync(stream, _localAddressText, Settings).ConfigureAwait(false);
             lock (peer.SendLock)
             {
                 if (_disposed)
                 {
                     stream.Dispose();
+                    ring?.Dispose();
                     return;
                 }
                 peer.Stream = stream;
+                peer.Ring = ring;
                 Volatile.Write(ref peer.State, Connected);
             }
-            _log.Info("data plane: connected to {0} at {1}:{2}", address, address.Host, reply.Port);
+            _log.Info("data plane: connected to {0} at {1}:{2} ({3})", address, address.Host, reply.Port, how);
         }
         catch (Exception e)
         {
             socket?.Dispose();
+            ring?.Dispose();
             Volatile.Write(ref peer.RetryAt, Environment.TickCount64 + (long)Settings.RetryAfter.TotalMilliseconds);
             Volatile.Write(ref peer.State, Failed);
             _log.Warning("data plane: cannot connect to {0} ({1}); tensor messages to it go through Akka.Remote, next try in {2}",
@@ -284,6 +323,7 @@ public sealed class DataPlane : IExtension, IDisposable
         Volatile.Write(ref peer.State, Failed);
         if (Volatile.Read(ref peer.Stream) is not { } stream) return;
         stream.Dispose();
+        Volatile.Read(ref peer.Ring)?.Dispose(); // unmapped once a send copying into it (if any) is done
         Interlocked.Increment(ref _dropped);
         if (!_disposed) _log.Warning("data plane: dropped the connection to {0} ({1}); tensor messages to it go through Akka.Remote for now", address, why);
     }
@@ -292,6 +332,8 @@ public sealed class DataPlane : IExtension, IDisposable
     {
         peer.Stream?.Dispose();
         peer.Stream = null;
+        peer.Ring?.Dispose();
+        peer.Ring = null;
         Volatile.Write(ref peer.RetryAt, Environment.TickCount64 + (long)Settings.RetryAfter.TotalMilliseconds);
         Volatile.Write(ref peer.State, Failed);
         Interlocked.Increment(ref _dropped);
@@ -328,9 +370,12 @@ public sealed class DataPlane : IExtension, IDisposable
         var buffer = Array.Empty<byte>();
         var head = new byte[DataPlaneFrame.LengthPrefix];
         var inFrame = false;
+        SharedMemoryRing? ring = null;
         try
         {
-            peerName = $"{DataPlaneFrame.ReadPreamble(stream)} ({remote})";
+            var address = DataPlaneFrame.ReadPreamble(stream, out var offer);
+            peerName = $"{address} ({remote})";
+            if (offer is not null) ring = SharedMemoryHandshake.Answer(stream, offer, Settings, _log, peerName);
             while (!_disposed)
             {
                 inFrame = false;
@@ -339,11 +384,42 @@ public sealed class DataPlane : IExtension, IDisposable
                 var length = BinaryPrimitives.ReadInt32LittleEndian(head);
                 if (DataPlaneFrame.CheckLength(length, Settings.MaxFrameBytes) is { } bad)
                     throw new System.Runtime.Serialization.SerializationException(bad);
-                if (buffer.Length < length) buffer = GC.AllocateUninitializedArray<byte>(length); // grown once, then reused
-                stream.ReadExactly(buffer, 0, length);
-                var frame = DataPlaneFrame.Read(buffer.AsSpan(0, length), ReceivePool);
+                // A large plain frame whose first bytes hold the whole head of a message with a trailing float payload
+                // (parameters, a gradient): the rest of the payload goes from the socket straight into the pool array,
+                // not through the frame buffer. Anything else is read whole into the buffer and decoded from there.
+                var first = Math.Min(length, DirectPayloadFrom);
+                if (buffer.Length < first) buffer = GC.AllocateUninitializedArray<byte>(first); // grown once, then reused
+                stream.ReadExactly(buffer, 0, first);
+                DataPlaneMessage frame;
+                var payloadAt = length > first ? DataPlaneFrame.TrailingPayloadOffset(buffer.AsSpan(0, first), length) : -1;
+                if (payloadAt >= 0)
+                {
+                    var payload = ReceivePool.Rent((length - payloadAt) / sizeof(float));
+                    var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(payload.AsSpan());
+                    buffer.AsSpan(payloadAt, first - payloadAt).CopyTo(bytes);
+                    stream.ReadExactly(bytes[(first - payloadAt)..]);
+                    frame = DataPlaneFrame.ReadHead(buffer.AsSpan(0, payloadAt), payload);
+                }
+                else
+                {
+                    if (buffer.Length < length)
+                    {
+                        var grown = GC.AllocateUninitializedArray<byte>(length);
+                        buffer.AsSpan(0, first).CopyTo(grown);
+                        buffer = grown;
+                    }
+                    if (length > first) stream.ReadExactly(buffer, first, length - first);
+                    frame = DataPlaneFrame.Read(buffer.AsSpan(0, length), ReceivePool, ring);
+                }
                 Interlocked.Increment(ref _framesReceived);
-                Interlocked.Add(ref _bytesReceived, length + DataPlaneFrame.LengthPrefix);
+                if (buffer[0] == DataPlaneFrame.RingKind)
+                {
+                    var ringBytes = BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(5));
+                    Interlocked.Increment(ref _shmFramesReceived);
+                    Interlocked.Add(ref _shmBytesReceived, ringBytes);
+                    Interlocked.Add(ref _bytesReceived, length + DataPlaneFrame.LengthPrefix - DataPlaneFrame.RingFields + ringBytes);
+                }
+                else Interlocked.Add(ref _bytesReceived, length + DataPlaneFrame.LengthPrefix);
                 Deliver(frame, refs, peerName);
             }
         }
@@ -366,8 +442,12 @@ public sealed class DataPlane : IExtension, IDisposable
         finally
         {
             _inbound.TryRemove(socket, out _);
+            ring?.Dispose();
         }
     }
+
+    /// <summary>The bytes of a frame read before deciding whether its payload can go straight into its array.</summary>
+    private const int DirectPayloadFrom = 64 << 10;
 
     // Reads a length prefix; false on a clean end of stream before its first byte.
     private static bool ReadHead(Stream stream, byte[] head)
@@ -425,6 +505,8 @@ public sealed class DataPlane : IExtension, IDisposable
             {
                 peer.Stream?.Dispose();
                 peer.Stream = null;
+                peer.Ring?.Dispose();
+                peer.Ring = null;
                 Volatile.Write(ref peer.State, Failed);
             }
         }
@@ -441,6 +523,7 @@ public sealed class DataPlane : IExtension, IDisposable
         public int State;
         public long RetryAt;
         public NetworkStream? Stream;
+        public SharedMemoryRing? Ring;
         public byte[] Buffer = [];
         public Task? Connecting;
     }

@@ -24,8 +24,24 @@ public sealed record DataPlaneSettings(bool Enabled = true, int Port = 0, int Ma
     /// <summary>After a failed resolve, connect or send, the peer's messages go through Akka this long before the next try.</summary>
     public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// On: a connection to a peer on the same machine (one that can map a file this node creates in
+    /// <see cref="SharedMemoryDirectory"/>) moves tensor payloads through a shared-memory ring (<see cref="SharedMemoryRing"/>).
+    /// </summary>
+    public bool SharedMemory { get; init; } = true;
+
+    /// <summary>Data bytes of each connection's ring; payloads above half of it travel inline on the socket.</summary>
+    public int SharedMemoryRingBytes { get; init; } = 8 << 20;
+
+    /// <summary>Where ring files are created and accepted from (a tmpfs); not in HOCON (tests point it elsewhere).</summary>
+    public string SharedMemoryDirectory { get; init; } = "/dev/shm";
+
     public void Validate()
     {
+        if (SharedMemoryRingBytes is < SharedMemoryRing.MinCapacity or > SharedMemoryRing.MaxCapacity)
+            throw new ArgumentException(
+                $"{ConfigPath}.shared-memory-ring must be {SharedMemoryRing.MinCapacity >> 10}KiB-{SharedMemoryRing.MaxCapacity >> 20}MiB (got {SharedMemoryRingBytes} bytes)");
+        if (string.IsNullOrEmpty(SharedMemoryDirectory)) throw new ArgumentException("the data plane's shared-memory directory is empty");
         if (Port is < 0 or > 65535) throw new ArgumentException($"{ConfigPath}.port must be 0 (any free port) or 1-65535 (got {Port})");
         if (MaxFrameBytes < 1024) throw new ArgumentException($"{ConfigPath}.max-frame-bytes must be >= 1024 (got {MaxFrameBytes})");
         Positive(ResolveTimeout, "resolve-timeout");
@@ -47,8 +63,13 @@ public sealed record DataPlaneSettings(bool Enabled = true, int Port = 0, int Ma
         if (c is null || c.IsEmpty) return d;
         var max = c.GetByteSize("max-frame-bytes", d.MaxFrameBytes) ?? d.MaxFrameBytes;
         if (max is < 0 or > int.MaxValue) throw new ArgumentException($"{ConfigPath}.max-frame-bytes must be at most {int.MaxValue} bytes (got {max})");
+        var ring = c.GetByteSize("shared-memory-ring", d.SharedMemoryRingBytes) ?? d.SharedMemoryRingBytes;
+        if (ring is < 0 or > int.MaxValue)
+            throw new ArgumentException($"{ConfigPath}.shared-memory-ring must be {SharedMemoryRing.MinCapacity >> 10}KiB-{SharedMemoryRing.MaxCapacity >> 20}MiB (got {ring} bytes)");
         var s = new DataPlaneSettings(c.GetBoolean("enabled", d.Enabled), c.GetInt("port", d.Port), (int)max)
         {
+            SharedMemory = c.GetBoolean("shared-memory", d.SharedMemory),
+            SharedMemoryRingBytes = (int)ring,
             ResolveTimeout = c.GetTimeSpan("resolve-timeout", d.ResolveTimeout, allowInfinite: false),
             ConnectTimeout = c.GetTimeSpan("connect-timeout", d.ConnectTimeout, allowInfinite: false),
             SendTimeout = c.GetTimeSpan("send-timeout", d.SendTimeout, allowInfinite: false),

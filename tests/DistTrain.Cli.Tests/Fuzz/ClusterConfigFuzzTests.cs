@@ -52,6 +52,7 @@ public sealed class ClusterConfigFuzzTests : IDisposable
         ["DISTTRAIN_MIN_MEMBERS"] = ["1", "3", "10000"],
         ["DISTTRAIN_LOGLEVEL"] = ["debug", "INFO", "Warning", "off"],
         ["DISTTRAIN_DATA_PLANE"] = ["on", "off", "ON", " Off "],
+        ["DISTTRAIN_SHARED_MEMORY"] = ["on", "off", "OFF", " On "],
     };
 
     private static readonly string[] Bad =
@@ -118,7 +119,7 @@ public sealed class ClusterConfigFuzzTests : IDisposable
                     case "DISTTRAIN_SEEDS" or "DISTTRAIN_ROLES":
                         Assert.Equal(v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), config.GetStringList(key));
                         break;
-                    case "DISTTRAIN_DATA_PLANE":
+                    case "DISTTRAIN_DATA_PLANE" or "DISTTRAIN_SHARED_MEMORY":
                         Assert.Equal(v.Equals("on", StringComparison.OrdinalIgnoreCase), config.GetBoolean(key));
                         break;
                     case "DISTTRAIN_LOGLEVEL":

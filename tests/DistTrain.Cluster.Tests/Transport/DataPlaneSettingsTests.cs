@@ -16,6 +16,8 @@ public class DataPlaneSettingsTests
         Assert.Equal(0, s.Port);
         Assert.Equal(512 << 20, s.MaxFrameBytes);
         Assert.Equal(TimeSpan.FromSeconds(10), s.SendTimeout);
+        Assert.True(s.SharedMemory);
+        Assert.Equal(8 << 20, s.SharedMemoryRingBytes);
     }
 
     [Fact]
@@ -31,6 +33,8 @@ public class DataPlaneSettingsTests
     [InlineData("port = 70000", "disttrain.data-plane.port")]
     [InlineData("max-frame-bytes = 100b", "disttrain.data-plane.max-frame-bytes")]
     [InlineData("send-timeout = 0s", "disttrain.data-plane.send-timeout")]
+    [InlineData("shared-memory-ring = 1KiB", "disttrain.data-plane.shared-memory-ring")]
+    [InlineData("shared-memory-ring = 4GiB", "disttrain.data-plane.shared-memory-ring")]
     public void Bad_values_name_their_key(string hocon, string key)
     {
         var config = ConfigurationFactory.ParseString($"disttrain.data-plane {{ {hocon} }}");

@@ -25,6 +25,8 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
         akka.remote.dot-netty.tcp.hostname = 127.0.0.1
         akka.remote.dot-netty.tcp.port = 0
         disttrain.data-plane.max-frame-bytes = 4MiB
+        # These tests pin the TCP path; SharedMemoryRingTests the ring between two systems on one machine.
+        disttrain.data-plane.shared-memory = off
         """;
 
     private static readonly Dictionary<string, string?> NoEnvironment = [];
@@ -422,6 +424,68 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
         DataPlaneFrame.WriteHead(head, whole.Length, target, sender, TensorMessageSerializer.ManifestOf(message), message);
         byte[] sent = [.. head, .. System.Runtime.InteropServices.MemoryMarshal.AsBytes(payload.AsSpan())];
         Assert.Equal(whole, sent);
+    }
+
+    [Theory]
+    [InlineData("CG", true)]
+    [InlineData("CL", false)]
+    [InlineData("GC", true)]
+    [InlineData("GH", false)]
+    [InlineData("PS", true)]
+    [InlineData("ES", true)]
+    public void A_receiver_finds_the_trailing_payload_in_a_frames_first_bytes_and_decodes_the_head_around_its_array(string manifest, bool trailing)
+    {
+        // What the receive loop does with a large plain frame: locate the payload from the first bytes, read it
+        // straight into a pool array, decode the rest around it. The result equals decoding the whole frame.
+        var floats = new float[20_000];
+        for (var i = 0; i < floats.Length; i++) floats[i] = i * 0.25f - 7;
+        object message = manifest switch
+        {
+            "CG" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8, 15], 42, floats),
+            "CL" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8], 42, floats, LocalSteps: [1, 1]),
+            "GC" => new GradientsComputed("job", 3, 1, 5, 1, "wörker", floats, 4, 1.25, 3),
+            "GH" => new GradientsComputed("job", 3, 1, 5, 1, "w", [], 4, 1.25, 3,
+                new DistTrain.Cluster.Compression.CompressedTensor(DistTrain.Cluster.Jobs.GradientCompression.Fp16, new ushort[40_000])),
+            "PS" => new ParametersSnapshot("job", 3, floats),
+            _ => new EvaluateShard("job", 3, DataSplit.Test, 10, 5, floats),
+        };
+        var frame = Frame("akka.tcp://disttrain@h:1/user/w#12", "akka.tcp://disttrain@g:2/user/ps", message);
+        var body = frame.AsSpan(4);
+
+        var at = DataPlaneFrame.TrailingPayloadOffset(body[..1024], body.Length);
+
+        Assert.Equal(trailing, at >= 0);
+        if (!trailing) return;
+        Assert.Equal(body.Length - floats.Length * 4, at);
+        Assert.Equal(-1, DataPlaneFrame.TrailingPayloadOffset(body[..(at - 5)], body.Length)); // the head does not fit: read whole
+        Assert.Equal(-1, DataPlaneFrame.TrailingPayloadOffset(body[..1024], body.Length + 4)); // the lengths do not add up
+        var payload = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(body[at..]).ToArray();
+        var read = DataPlaneFrame.ReadHead(body[..at], payload);
+        Deep.Equal(DataPlaneFrame.Read(body).Message, read.Message);
+        Assert.Same(payload, TensorMessageSerializer.TrailingFloats(read.Message));
+        Assert.Equal("akka.tcp://disttrain@g:2/user/ps", read.SenderPath);
+    }
+
+    [Fact]
+    public async Task A_4MB_gradient_over_TCP_is_read_into_a_pool_array_and_the_next_one_reuses_it()
+    {
+        var here = DataPlane.Start(Sys);
+        var there = DataPlane.Start(_other);
+        var (probe, remote) = RemoteProbe();
+        Assert.True(await here.ConnectAsync(OtherAddress));
+        var first = Gradient(900_000, 8);
+        var second = Gradient(900_000, 9);
+
+        Assert.True(here.TrySend(remote, first));
+        var got1 = probe.ExpectMsg<GradientsComputed>(TimeSpan.FromSeconds(5));
+        Deep.Equal(first, got1);
+        Assert.True(there.ReceivePool.Return(got1.Gradient));
+        Assert.True(here.TrySend(remote, second));
+        var got2 = probe.ExpectMsg<GradientsComputed>(TimeSpan.FromSeconds(5));
+
+        Assert.Same(got1.Gradient, got2.Gradient);
+        Deep.Equal(second, got2);
+        Assert.Equal(0, there.Stats.SharedMemoryFramesReceived);
     }
 
     [Fact]
