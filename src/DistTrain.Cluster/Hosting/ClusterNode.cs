@@ -39,9 +39,16 @@ public sealed class ClusterNode : IAsyncDisposable
 
     /// <summary>
     /// Set to <c>pool</c> to run the parameter server, the coordinator and the parameter-server proxy of a ps
-    /// node on the thread pool (for comparison) instead of <see cref="InlineDispatcherConfigurator"/>.
+    /// node on the thread pool (for comparison) instead of <see cref="InlineDispatcherConfigurator"/>, and a
+    /// worker node's workers on the default dispatcher instead of <see cref="DataPlaneInlineDispatcherConfigurator"/>.
     /// </summary>
     public const string DispatcherEnvironmentVariable = "DISTTRAIN_NODE_DISPATCHER";
+
+    /// <summary>The worker actors' dispatcher on a node (unless <see cref="DispatcherEnvironmentVariable"/> is <c>pool</c>).</summary>
+    public const string WorkerDispatcherName = "disttrain-worker-dispatcher";
+
+    private static bool InlineDispatch =>
+        !string.Equals(Environment.GetEnvironmentVariable(DispatcherEnvironmentVariable), "pool", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// Akka settings of this node layered over the base configuration. As in local mode
@@ -49,15 +56,15 @@ public sealed class ClusterNode : IAsyncDisposable
     /// parameter-server proxy handle their messages on the sending thread: the last gradient's data-plane
     /// receive thread averages and steps, tells the coordinator, which plans the next step, and the proxy and
     /// the parameter server send its parameters out, without waking a pool thread at each of those hops.
-    /// Workers stay on the thread pool (their PrepareJob loads data: not on a remoting thread).
+    /// Workers run on <see cref="DataPlaneInlineDispatcherConfigurator"/>: a step's shard that arrives on a
+    /// data-plane thread is computed there; everything else (PrepareJob, which loads data) goes to the pool.
     /// </summary>
     public static Config NodeConfig(NodeSettings s, Config baseConfig)
     {
         var seeds = string.Join(", ", s.SeedList.Select(x => $"\"{x}\""));
         var roles = string.Join(", ", s.Roles.Select(x => $"\"{x}\""));
         var publicHost = s.PublicHost ?? s.Host;
-        var inline = !string.Equals(Environment.GetEnvironmentVariable(DispatcherEnvironmentVariable), "pool", StringComparison.OrdinalIgnoreCase);
-        var deployment = inline
+        var deployment = InlineDispatch
             ? $$"""
               akka.actor.deployment {
                 "/{{TrainingTopology.ParameterServerName}}/singleton" { dispatcher = disttrain-inline-dispatcher }
@@ -66,6 +73,10 @@ public sealed class ClusterNode : IAsyncDisposable
               }
               disttrain-inline-dispatcher {
                 type = "{{typeof(InlineDispatcherConfigurator).FullName}}, {{typeof(InlineDispatcherConfigurator).Assembly.GetName().Name}}"
+                throughput = 100
+              }
+              {{WorkerDispatcherName}} {
+                type = "{{typeof(DataPlaneInlineDispatcherConfigurator).FullName}}, {{typeof(DataPlaneInlineDispatcherConfigurator).Assembly.GetName().Name}}"
                 throughput = 100
               }
               """
@@ -110,7 +121,8 @@ public sealed class ClusterNode : IAsyncDisposable
         if (settings.Has("worker") && settings.Workers > 0)
         {
             var idPrefix = $"{settings.PublicHost ?? settings.Host}:{cluster.SelfAddress.Port}/";
-            TrainingTopology.StartWorkers(system, settings.Workers, loader, coordinator, idPrefix, announceEvery: AnnounceInterval(baseConfig));
+            TrainingTopology.StartWorkers(system, settings.Workers, loader, coordinator, idPrefix, announceEvery: AnnounceInterval(baseConfig),
+                dispatcher: InlineDispatch ? WorkerDispatcherName : null);
         }
         return new ClusterNode(system, coordinator, settings);
     }

@@ -37,13 +37,14 @@ public static class TrainingTopology
 
     /// <summary>Starts <paramref name="count"/> workers named worker-1..N; their ids are <paramref name="idPrefix"/> + name.</summary>
     public static IReadOnlyList<IActorRef> StartWorkers(IActorRefFactory system, int count, IJobDataLoader loader, IActorRef coordinator,
-        string idPrefix = "", TimeSpan? announceEvery = null, StepAssist? assist = null)
+        string idPrefix = "", TimeSpan? announceEvery = null, StepAssist? assist = null, string? dispatcher = null)
     {
         var workers = new List<IActorRef>(count);
         for (var i = 0; i < count; i++)
         {
             var name = $"worker-{i + 1}";
-            workers.Add(system.ActorOf(WorkerProps(idPrefix + name, loader, coordinator, announceEvery, assist), name));
+            var props = WorkerProps(idPrefix + name, loader, coordinator, announceEvery, assist);
+            workers.Add(system.ActorOf(dispatcher is null ? props : props.WithDispatcher(dispatcher), name));
         }
         return workers;
     }

@@ -21,10 +21,12 @@ public class InlineDispatcherTests
         }
     }
 
-    private static List<int> SendFromOwnThread(ActorSystem system, string name, int messages, int[] overlaps, out int senderThread)
+    private static List<int> SendFromOwnThread(ActorSystem system, string name, int messages, int[] overlaps, out int senderThread,
+        string? dispatcher = null, bool asDataPlaneReceiveThread = false)
     {
         var threads = new List<int>();
-        var actor = system.ActorOf(Props.Create(() => new ThreadRecorder(threads, overlaps)), name);
+        var props = Props.Create(() => new ThreadRecorder(threads, overlaps));
+        var actor = system.ActorOf(dispatcher is null ? props : props.WithDispatcher(dispatcher), name);
         // Let the actor finish starting first: while its mailbox is still busy with start-up (another thread),
         // a message is queued behind that run rather than handled on its sender's thread (CI saw all 20 so).
         actor.Tell(-1);
@@ -39,6 +41,7 @@ public class InlineDispatcherTests
         var id = 0;
         var sender = new Thread(() =>
         {
+            if (asDataPlaneReceiveThread) DataPlaneInlineDispatcher.MarkReceiveThread();
             id = Environment.CurrentManagedThreadId;
             for (var i = 0; i < messages; i++) actor.Tell(i);
         });
@@ -69,7 +72,7 @@ public class InlineDispatcherTests
     }
 
     [Fact]
-    public void A_ps_node_deploys_the_parameter_server_coordinator_and_ps_proxy_inline_and_its_workers_on_the_pool()
+    public void A_ps_node_deploys_the_parameter_server_coordinator_and_ps_proxy_inline_and_not_its_workers()
     {
         var node = ClusterNode.NodeConfig(new DistTrain.Cluster.Settings.NodeSettings(["seed", "ps", "worker"], Port: 0), Akka.Configuration.Config.Empty);
         using var system = ActorSystem.Create("inline-test-3", Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local").WithFallback(node));
@@ -83,6 +86,23 @@ public class InlineDispatcherTests
         var proxy = SendFromOwnThread(system, ClusterNode.ParameterServerProxyName, 20, overlaps, out var sender);
         Assert.Equal(20, proxy.Count);
         Assert.All(proxy, t => Assert.Equal(sender, t));
+    }
+
+    [Fact]
+    public void A_worker_nodes_worker_runs_what_a_data_plane_thread_delivers_on_that_thread_and_anything_else_on_the_pool()
+    {
+        var node = ClusterNode.NodeConfig(new DistTrain.Cluster.Settings.NodeSettings(["worker"], Port: 0), Akka.Configuration.Config.Empty);
+        using var system = ActorSystem.Create("inline-test-4", Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local").WithFallback(node));
+        var overlaps = new int[1];
+        // A step's shard arrives on the data-plane thread that reads the ps's connection: computed right there.
+        var fromDataPlane = SendFromOwnThread(system, "worker-1", 20, overlaps, out var receiveThread, ClusterNode.WorkerDispatcherName, asDataPlaneReceiveThread: true);
+        Assert.Equal(20, fromDataPlane.Count);
+        Assert.All(fromDataPlane, t => Assert.Equal(receiveThread, t));
+        // PrepareJob and the rest come through Akka.Remote's threads: handed to the pool, never run on the sender's.
+        var fromElsewhere = SendFromOwnThread(system, "worker-2", 20, overlaps, out var otherThread, ClusterNode.WorkerDispatcherName);
+        Assert.Equal(20, fromElsewhere.Count);
+        Assert.DoesNotContain(otherThread, fromElsewhere);
+        Assert.Equal(0, overlaps[0]);
     }
 
     [Fact]
