@@ -90,6 +90,9 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private void Prepare(PrepareJob msg)
     {
         var job = msg.Job;
+        // The coordinator runs beside the parameter server: connect while the data loads, so the first gradient
+        // takes the data plane rather than Akka.Remote.
+        Transport.DataPlane.Find(Context.System)?.Preconnect(Sender.Path.Address);
         try
         {
             var data = _loader.Load(job);

@@ -250,6 +250,17 @@ public sealed class DataPlane : IExtension, IDisposable
         return Volatile.Read(ref peer.State) == Connected;
     }
 
+    /// <summary>
+    /// Starts connecting to <paramref name="address"/>'s data plane in the background, if it is another node and
+    /// no connection is up or on its way, so that the first tensor message to it need not go through Akka.Remote:
+    /// the coordinator calls it when a worker registers, a worker when it is asked to prepare a job.
+    /// </summary>
+    public void Preconnect(Address address)
+    {
+        if (!Enabled || address.Host is null || address.Equals(_localAddress)) return;
+        MaybeConnect(address, _peers.GetOrAdd(address, _ => new Peer()));
+    }
+
     private void MaybeConnect(Address address, Peer peer)
     {
         var state = Volatile.Read(ref peer.State);
