@@ -124,7 +124,7 @@ public sealed partial class CoordinatorActor : ReceiveActor
         Context.Watch(r.Worker);
         _log.Info("Worker {0} registered ({1})", r.WorkerId, outcome);
         // The parameter server runs on this node: its parameters for that worker take the data plane from the first step.
-        Transport.DataPlane.Find(Context.System)?.Preconnect(r.Worker.Path.Address);
+        _ = Transport.DataPlane.Find(Context.System)?.Preconnect(r.Worker.Path.Address);
         if (_job is not null && _phase != Phase.Finishing)
         {
             _workers.SetStatus(r.WorkerId, WorkerStatus.Preparing);

@@ -28,6 +28,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private Serialization.ReceiveBufferPool? _receivePool; // the data plane's, on a cluster node
     private float[]? _loaded; // the parameters of the last message loaded: in use until the next message's replace them
     private readonly Hosting.StepAssist? _assist; // local mode: lend this thread to the step's pass after sending
+    private static readonly TimeSpan PreconnectWait = TimeSpan.FromSeconds(2);
 
     public WorkerActor(string workerId, IJobDataLoader loader, IActorRef coordinator, TimeSpan? announceEvery = null, Hosting.StepAssist? assist = null)
     {
@@ -90,9 +91,9 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private void Prepare(PrepareJob msg)
     {
         var job = msg.Job;
-        // The coordinator runs beside the parameter server: connect while the data loads, so the first gradient
-        // takes the data plane rather than Akka.Remote.
-        Transport.DataPlane.Find(Context.System)?.Preconnect(Sender.Path.Address);
+        // The coordinator runs beside the parameter server: connect while the data loads, so that the first
+        // gradient takes the data plane rather than Akka.Remote (waited for below, briefly).
+        var connecting = Transport.DataPlane.Find(Context.System)?.Preconnect(Sender.Path.Address);
         try
         {
             var data = _loader.Load(job);
@@ -109,6 +110,16 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
             _data = data;
             _computer = computer;
             _modes = new Modes.WorkerModes(job, computer);
+            // Milliseconds on one machine or a LAN; a peer that does not answer costs at most this, and its
+            // messages then go through Akka.Remote as before.
+            try
+            {
+                connecting?.Wait(PreconnectWait);
+            }
+            catch (AggregateException)
+            {
+                // Not connected: the first messages go through Akka.Remote.
+            }
             Sender.Tell(new JobPrepared(job.JobId, _workerId, job.Model.Hash, data.Train.Count, data.Validation.Count, data.Test.Count,
                 data.Fingerprint, data.ClassNames, data.Normalization, baseSha));
             _log.Info("Worker {0} prepared job {1}: {2} training samples, {3} parameters ({4} frozen{5})", _workerId, job.JobId, data.Train.Count,

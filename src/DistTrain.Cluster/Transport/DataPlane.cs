@@ -255,10 +255,11 @@ public sealed class DataPlane : IExtension, IDisposable
     /// no connection is up or on its way, so that the first tensor message to it need not go through Akka.Remote:
     /// the coordinator calls it when a worker registers, a worker when it is asked to prepare a job.
     /// </summary>
-    public void Preconnect(Address address)
+    /// <returns>Whether the connection is up when the task completes (false at once for this node or with the data plane off).</returns>
+    public Task<bool> Preconnect(Address address)
     {
-        if (!Enabled || address.Host is null || address.Equals(_localAddress)) return;
-        MaybeConnect(address, _peers.GetOrAdd(address, _ => new Peer()));
+        if (!Enabled || address.Host is null || address.Equals(_localAddress)) return Task.FromResult(false);
+        return ConnectAsync(address);
     }
 
     private void MaybeConnect(Address address, Peer peer)

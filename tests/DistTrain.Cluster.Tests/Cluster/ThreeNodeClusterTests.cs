@@ -63,6 +63,23 @@ public class ThreeNodeClusterTests
         Assert.True(psPlane.Stats.FramesSent > 0 && workerPlane.Stats.FramesSent > 0, $"ps {psPlane.Stats}, worker {workerPlane.Stats}");
         Assert.Equal(0, psPlane.Stats.FallbackSends + workerPlane.Stats.FallbackSends);
     }
+
+    [Fact]
+    public async Task The_nodes_connect_their_data_planes_before_the_first_step_so_no_tensor_goes_through_Akka()
+    {
+        // Nobody calls ConnectAsync here: the coordinator connects when the worker registers, the worker when it
+        // prepares the job (and waits for it briefly), so the very first parameters and gradients take the data plane.
+        var loader = new BlobLoader();
+        await using var ps = ClusterNode.Start(new NodeSettings(["seed", "ps"], Port: 0, MinWorkers: 1), TestConfig(), loader);
+        await using var w = ClusterNode.Start(new NodeSettings(["worker"], Port: 0, Seeds: [ps.Address.ToString()], Workers: 1), TestConfig(), loader);
+        await Task.WhenAll(ps.WhenUp(), w.WhenUp()).WaitAsync(TimeSpan.FromSeconds(30));
+        var done = await TrainingTopology.RunJob(ps.System, ps.Coordinator, TestJobs.Blobs(epochs: 1, batch: 40)).WaitAsync(TimeSpan.FromSeconds(60));
+        var psPlane = DataPlane.Find(ps.System)!;
+        var workerPlane = DataPlane.Find(w.System)!;
+        Assert.True(done.Steps > 0);
+        Assert.True(psPlane.Stats.FramesSent > 0 && workerPlane.Stats.FramesSent > 0, $"ps {psPlane.Stats}, worker {workerPlane.Stats}");
+        Assert.Equal(0, psPlane.Stats.FallbackSends + workerPlane.Stats.FallbackSends);
+    }
 }
 
 public class OversizePayloadClusterTests
