@@ -40,7 +40,7 @@ public sealed class ClusterNode : IAsyncDisposable
     /// <summary>
     /// Set to <c>pool</c> to run the parameter server, the coordinator and the parameter-server proxy of a ps
     /// node on the thread pool (for comparison) instead of <see cref="InlineDispatcherConfigurator"/>, and a
-    /// worker node's workers on the default dispatcher instead of <see cref="DataPlaneInlineDispatcherConfigurator"/>.
+    /// worker node's workers on the default dispatcher instead of <see cref="InlineDispatcherConfigurator"/> with <c>inline-when = data-plane-thread</c>.
     /// </summary>
     public const string DispatcherEnvironmentVariable = "DISTTRAIN_NODE_DISPATCHER";
 
@@ -56,7 +56,7 @@ public sealed class ClusterNode : IAsyncDisposable
     /// parameter-server proxy handle their messages on the sending thread: the last gradient's data-plane
     /// receive thread averages and steps, tells the coordinator, which plans the next step, and the proxy and
     /// the parameter server send its parameters out, without waking a pool thread at each of those hops.
-    /// Workers run on <see cref="DataPlaneInlineDispatcherConfigurator"/>: a step's shard that arrives on a
+    /// Workers run on <see cref="InlineDispatcherConfigurator"/> with <c>inline-when = data-plane-thread</c>: a step's shard that arrives on a
     /// data-plane thread is computed there; everything else (PrepareJob, which loads data) goes to the pool.
     /// </summary>
     public static Config NodeConfig(NodeSettings s, Config baseConfig)
@@ -76,7 +76,8 @@ public sealed class ClusterNode : IAsyncDisposable
                 throughput = 100
               }
               {{WorkerDispatcherName}} {
-                type = "{{typeof(DataPlaneInlineDispatcherConfigurator).FullName}}, {{typeof(DataPlaneInlineDispatcherConfigurator).Assembly.GetName().Name}}"
+                type = "{{typeof(InlineDispatcherConfigurator).FullName}}, {{typeof(InlineDispatcherConfigurator).Assembly.GetName().Name}}"
+                inline-when = data-plane-thread
                 throughput = 100
               }
               """

@@ -19,14 +19,35 @@ namespace DistTrain.Cluster.Hosting;
 /// to by another (the running thread processes it), so each actor still handles one message at a time,
 /// in order per sender. The workers stay on the default dispatcher so they compute in parallel.
 /// </para>
+/// <para>
+/// On a worker node the worker actors use it with <c>inline-when = data-plane-thread</c>
+/// (<see cref="ClusterNode.WorkerDispatcherName"/>): a step's <c>ComputeGradients</c> arrives on the data-plane
+/// thread that reads the parameter server's connection, and handing it to the pool woke a second thread per step
+/// before the gradient math could start; now the receive thread computes the gradient and sends it back itself.
+/// It reads nothing meanwhile, which costs nothing: the next message on that connection is the next step's,
+/// which waits for this gradient. <c>PrepareJob</c>, which loads data for seconds, comes through Akka.Remote and
+/// runs on the pool (unless it lands in a mailbox that a receive thread is running at that moment, which does
+/// not happen at a job's start, when no tensor is in flight); Akka.Remote's own threads never run a worker.
+/// </para>
 /// </summary>
 public sealed class InlineDispatcherConfigurator : MessageDispatcherConfigurator
 {
     private readonly InlineDispatcher _dispatcher;
 
+    /// <param name="config">
+    /// <c>inline-when = always</c> (the default) or <c>data-plane-thread</c>: then only a mailbox scheduled from
+    /// a data-plane receive thread runs inline, and any other goes to the .NET thread pool.
+    /// </param>
     public InlineDispatcherConfigurator(Config config, IDispatcherPrerequisites prerequisites) : base(config, prerequisites)
     {
-        _dispatcher = new InlineDispatcher(this);
+        var when = config.GetString("inline-when", "always");
+        var dataPlaneOnly = when switch
+        {
+            "always" => false,
+            "data-plane-thread" => true,
+            _ => throw new ConfigurationException($"inline-when of dispatcher {config.GetString("id", "?")} must be always or data-plane-thread, not '{when}'"),
+        };
+        _dispatcher = new InlineDispatcher(this, dataPlaneOnly);
     }
 
     public override MessageDispatcher Dispatcher() => _dispatcher;
@@ -35,11 +56,22 @@ public sealed class InlineDispatcherConfigurator : MessageDispatcherConfigurator
 /// <summary>See <see cref="InlineDispatcherConfigurator"/>.</summary>
 public sealed class InlineDispatcher : MessageDispatcher
 {
-    public InlineDispatcher(MessageDispatcherConfigurator configurator) : base(configurator)
+    [ThreadStatic] private static bool t_receiveThread;
+    private readonly bool _dataPlaneThreadsOnly;
+
+    public InlineDispatcher(MessageDispatcherConfigurator configurator, bool dataPlaneThreadsOnly = false) : base(configurator)
     {
+        _dataPlaneThreadsOnly = dataPlaneThreadsOnly;
     }
 
-    protected override void ExecuteTask(IRunnable run) => run.Run();
+    /// <summary>Marks the calling thread as a data-plane receive thread (for the thread's lifetime).</summary>
+    public static void MarkReceiveThread() => t_receiveThread = true;
+
+    protected override void ExecuteTask(IRunnable run)
+    {
+        if (!_dataPlaneThreadsOnly || t_receiveThread) run.Run();
+        else ThreadPool.UnsafeQueueUserWorkItem(static r => r.Run(), run, preferLocal: false);
+    }
 
     protected override void Shutdown()
     {

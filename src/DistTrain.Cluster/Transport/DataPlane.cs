@@ -376,7 +376,7 @@ public sealed class DataPlane : IExtension, IDisposable
     private void ReceiveLoop(Socket socket)
     {
         // Worker actors on a worker node run a message delivered here on this thread (no hand-off to the pool).
-        Hosting.DataPlaneInlineDispatcher.MarkReceiveThread();
+        Hosting.InlineDispatcher.MarkReceiveThread();
         var remote = SafeEndpoint(socket);
         var peerName = remote;
         using var stream = new NetworkStream(socket, ownsSocket: true);

@@ -41,7 +41,7 @@ public class InlineDispatcherTests
         var id = 0;
         var sender = new Thread(() =>
         {
-            if (asDataPlaneReceiveThread) DataPlaneInlineDispatcher.MarkReceiveThread();
+            if (asDataPlaneReceiveThread) InlineDispatcher.MarkReceiveThread();
             id = Environment.CurrentManagedThreadId;
             for (var i = 0; i < messages; i++) actor.Tell(i);
         });
@@ -103,6 +103,17 @@ public class InlineDispatcherTests
         Assert.Equal(20, fromElsewhere.Count);
         Assert.DoesNotContain(otherThread, fromElsewhere);
         Assert.Equal(0, overlaps[0]);
+    }
+
+    [Fact]
+    public void An_unknown_inline_when_is_refused_with_the_values_it_takes()
+    {
+        using var system = ActorSystem.Create("inline-test-5", Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local"));
+        var prerequisites = ((ExtendedActorSystem)system).Dispatchers.Prerequisites;
+        var e = Assert.Throws<Akka.Configuration.ConfigurationException>(() =>
+            new InlineDispatcherConfigurator(Akka.Configuration.ConfigurationFactory.ParseString("id = w, inline-when = sometimes"), prerequisites));
+        Assert.Contains("always or data-plane-thread", e.Message);
+        Assert.Contains("sometimes", e.Message);
     }
 
     [Fact]

@@ -127,18 +127,21 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
         Assert.True(there.Stats.BytesReceived > 1_000_000, $"{there.Stats.BytesReceived} bytes");
     }
 
-    [Fact]
-    public async Task A_received_tensor_comes_from_the_receive_pool_and_a_returned_array_carries_the_next_one()
+    [Theory]
+    [InlineData(250_000)] // 1 MB
+    [InlineData(900_000)] // 3.6 MB: read from the socket straight into the pool array
+    public async Task A_received_tensor_comes_from_the_receive_pool_and_a_returned_array_carries_the_next_one(int floats)
     {
         var here = DataPlane.Start(Sys);
         var there = DataPlane.Start(_other);
         var (probe, remote) = RemoteProbe();
         Assert.True(await here.ConnectAsync(OtherAddress));
-        var first = Gradient(250_000, 3);
-        var second = Gradient(250_000, 4);
+        var first = Gradient(floats, 3);
+        var second = Gradient(floats, 4);
 
         Assert.True(here.TrySend(remote, first));
         var got1 = probe.ExpectMsg<GradientsComputed>(TimeSpan.FromSeconds(5));
+        Deep.Equal(first, got1);
         Assert.True(there.ReceivePool.Return(got1.Gradient));
         Assert.False(there.ReceivePool.Return(first.Gradient)); // the sender's own array was never lent
         Assert.True(here.TrySend(remote, second));
@@ -146,6 +149,7 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
 
         Assert.Same(got1.Gradient, got2.Gradient);
         Deep.Equal(second, got2);
+        Assert.Equal(0, there.Stats.SharedMemoryFramesReceived); // these tests pin the TCP path
     }
 
     [Fact]
@@ -464,28 +468,6 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
         Deep.Equal(DataPlaneFrame.Read(body).Message, read.Message);
         Assert.Same(payload, TensorMessageSerializer.TrailingFloats(read.Message));
         Assert.Equal("akka.tcp://disttrain@g:2/user/ps", read.SenderPath);
-    }
-
-    [Fact]
-    public async Task A_4MB_gradient_over_TCP_is_read_into_a_pool_array_and_the_next_one_reuses_it()
-    {
-        var here = DataPlane.Start(Sys);
-        var there = DataPlane.Start(_other);
-        var (probe, remote) = RemoteProbe();
-        Assert.True(await here.ConnectAsync(OtherAddress));
-        var first = Gradient(900_000, 8);
-        var second = Gradient(900_000, 9);
-
-        Assert.True(here.TrySend(remote, first));
-        var got1 = probe.ExpectMsg<GradientsComputed>(TimeSpan.FromSeconds(5));
-        Deep.Equal(first, got1);
-        Assert.True(there.ReceivePool.Return(got1.Gradient));
-        Assert.True(here.TrySend(remote, second));
-        var got2 = probe.ExpectMsg<GradientsComputed>(TimeSpan.FromSeconds(5));
-
-        Assert.Same(got1.Gradient, got2.Gradient);
-        Deep.Equal(second, got2);
-        Assert.Equal(0, there.Stats.SharedMemoryFramesReceived);
     }
 
     [Fact]
