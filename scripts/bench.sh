@@ -214,7 +214,7 @@ except (OSError, IndexError, ValueError):
     pass
 if layer_rows:
     w("")
-    w(f"GEMM layers vs the bare GEMMs they issue (one Forward + Backward, batch 128, OpenBLAS 1 thread; efficiency = GEMM time / layer time; all layers together {layer_eff:.3f}):")
+    w(f"GEMM layers vs the bare GEMMs they issue (conv1: the im2col GEMMs its direct path replaces; one Forward + Backward, batch 128, OpenBLAS 1 thread; efficiency = GEMM time / layer time; all layers together {layer_eff:.3f}):")
     w("")
     lines.extend(layer_rows)
 

@@ -68,7 +68,8 @@ internal static class LayerBench
         var n = batch;
         Case[] cases =
         [
-            Conv("w3 conv1 1->32 28x28 (first layer, no dx)", 1, 28, 32, n, first: true),
+            // conv1 takes the direct 3×3 path (no GEMM): its reference stays the im2col GEMMs it would otherwise issue.
+            Conv("w3 conv1 1->32 28x28 (first layer, no dx; direct, no GEMM)", 1, 28, 32, n, first: true),
             Conv("w3 conv2 32->64 14x14", 32, 14, 64, n, first: false),
             DenseCase("w3 dense 3136->128", 3136, 128, n, first: false),
             DenseCase("w2 dense 784->256 (first layer, no dx)", 784, 256, n, first: true),

@@ -21,6 +21,8 @@ namespace DistTrain.Core.Layers;
 /// the columns makes the bias gradient the GEMM's last column), and writes dcols = Wᵀ · dy_i into a
 /// second sample-sized buffer for col2im, which for stride 1 gathers each dx element once from its taps
 /// (docs/benchmarks.md, "Where a W3 step's time goes" and "Conv layers against their GEMMs").
+/// A single-channel 3×3 stride-1 layer (W3's first conv) skips the columns and the GEMM altogether: see
+/// <c>UsesDirectSingleChannel</c>.
 /// </para>
 /// </summary>
 public sealed class Conv2D : Layer
@@ -101,6 +103,11 @@ public sealed class Conv2D : Layer
     public override void Forward(in BatchContext ctx, ReadOnlySpan<float> x, Span<float> y, IGemm gemm)
     {
         var n = ctx.BatchSize;
+        if (UsesDirectSingleChannel)
+        {
+            ForwardDirectSingleChannel(n, x, y);
+            return;
+        }
         var cols = Ensure(ref _cols, (_ckk + 1) * _ohw);
         var chw = _c * _h * _w;
         var fohw = _f * _ohw;
@@ -123,6 +130,12 @@ public sealed class Conv2D : Layer
         var n = ctx.BatchSize;
         var train = Trainable;
         if (!train && dx.IsEmpty) return;
+        if (train && dx.IsEmpty && UsesDirectSingleChannel)
+        {
+            var grads = Gradients;
+            WeightGradientsDirectSingleChannel(n, x, dy, grads[..WeightCount], grads.Slice(WeightCount, _f));
+            return;
+        }
         var chw = _c * _h * _w;
         var fohw = _f * _ohw;
         var ckk1 = _ckk + 1;
@@ -354,15 +367,11 @@ public sealed class Conv2D : Layer
         }
     }
 
-    // Stride 1: x is first copied inside a zero border of width p, so that every column row (c, ki, kj)
-    // is OH plain copies of OW floats, with no clipping at the edges.
-    // x (C,H,W) -> cols (C·k·k, OH·OW)
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Im2ColStride1(ReadOnlySpan<float> x, Span<float> cols)
+    // x (C,H,W) of one sample -> _padded (C, H+2p, W+2p): x inside a zero border of width p.
+    private float[] Pad(ReadOnlySpan<float> x)
     {
         var pw = _w + 2 * _p;
-        var ph = _h + 2 * _p;
-        var plane = ph * pw;
+        var plane = (_h + 2 * _p) * pw;
         var padded = Ensure(ref _padded, _c * plane);
         // The border stays zero between samples unless the scatter col2im used the buffer since.
         if (_p > 0 && !_paddedBorderZero) padded.AsSpan(0, _c * plane).Clear();
@@ -370,6 +379,133 @@ public sealed class Conv2D : Layer
         for (var c = 0; c < _c; c++)
             for (var ih = 0; ih < _h; ih++)
                 CopyShort(x.Slice((c * _h + ih) * _w, _w), padded.AsSpan(c * plane + (ih + _p) * pw + _p, _w));
+        return padded;
+    }
+
+    // One input channel, a 3×3 kernel, stride 1, rows of at least a vector (W3's first conv): no columns and no
+    // GEMM. Each output vector is the bias plus 9 fused multiply-adds of a weight and a shifted row of the padded
+    // input, which stays in L1 (30×30 floats for 28×28, pad 1), with the weights (forward) or the 9 sums
+    // (backward) in registers. The im2col GEMM (k = 9, a thin one) spent most of its time on the columns, the
+    // bias fill and reading the output back. Rows that are not a multiple of 8 end with a vector that overlaps
+    // the one before it (forward: the same values stored twice; backward: the overlapping lanes of dy masked
+    // off). Measured (docs/benchmarks.md): conv1's forward 2.0–2.3 → 1.6–1.8 ms, its backward 1.9–2.0 → 1.6–1.7 ms.
+    // Other kernel sizes take the GEMM path: a loop over k·k with the sums in memory was slower than it.
+    private bool UsesDirectSingleChannel => _c == 1 && _s == 1 && _k == 3 && _ow >= Vector256<float>.Count && Vector256.IsHardwareAccelerated;
+
+    // x (N,1,H,W) -> y (N,F,OH,OW)
+    private void ForwardDirectSingleChannel(int n, ReadOnlySpan<float> x, Span<float> y)
+    {
+        var pw = _w + 2 * _p;
+        var fohw = _f * _ohw;
+        var tail = _ow - Vector256<float>.Count;
+        for (var i = 0; i < n; i++)
+        {
+            ref var rp = ref MemoryMarshal.GetArrayDataReference(Pad(x.Slice(i * _h * _w, _h * _w)));
+            Forward3x3(ref rp, ref MemoryMarshal.GetReference(y.Slice(i * fohw, fohw)), pw, tail);
+        }
+    }
+
+    // One sample's forward on the direct path: the 9 weights and the bias of a filter live in registers.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Forward3x3(ref float rp, ref float ry, int pw, int tail)
+    {
+        var p = Parameters;
+        for (var f = 0; f < _f; f++)
+        {
+            var w = p.Slice(f * 9, 9);
+            var (w0, w1, w2) = (Vector256.Create(w[0]), Vector256.Create(w[1]), Vector256.Create(w[2]));
+            var (w3, w4, w5) = (Vector256.Create(w[3]), Vector256.Create(w[4]), Vector256.Create(w[5]));
+            var (w6, w7, w8) = (Vector256.Create(w[6]), Vector256.Create(w[7]), Vector256.Create(w[8]));
+            var bias = Vector256.Create(p[WeightCount + f]);
+            for (var oh = 0; oh < _oh; oh++)
+            {
+                var dst = (nuint)(f * _ohw + oh * _ow);
+                for (var j = 0; ; j += Vector256<float>.Count)
+                {
+                    if (j > tail) j = tail;
+                    ref var r0 = ref Unsafe.Add(ref rp, oh * pw + j);
+                    ref var r1 = ref Unsafe.Add(ref r0, pw);
+                    ref var r2 = ref Unsafe.Add(ref r1, pw);
+                    var acc = Vector256.FusedMultiplyAdd(w0, Vector256.LoadUnsafe(ref r0), bias);
+                    acc = Vector256.FusedMultiplyAdd(w1, Vector256.LoadUnsafe(ref r0, 1), acc);
+                    acc = Vector256.FusedMultiplyAdd(w2, Vector256.LoadUnsafe(ref r0, 2), acc);
+                    acc = Vector256.FusedMultiplyAdd(w3, Vector256.LoadUnsafe(ref r1), acc);
+                    acc = Vector256.FusedMultiplyAdd(w4, Vector256.LoadUnsafe(ref r1, 1), acc);
+                    acc = Vector256.FusedMultiplyAdd(w5, Vector256.LoadUnsafe(ref r1, 2), acc);
+                    acc = Vector256.FusedMultiplyAdd(w6, Vector256.LoadUnsafe(ref r2), acc);
+                    acc = Vector256.FusedMultiplyAdd(w7, Vector256.LoadUnsafe(ref r2, 1), acc);
+                    acc = Vector256.FusedMultiplyAdd(w8, Vector256.LoadUnsafe(ref r2, 2), acc);
+                    acc.StoreUnsafe(ref ry, dst + (nuint)j);
+                    if (j == tail) break;
+                }
+            }
+        }
+    }
+
+    // One sample's weight and bias gradients on the direct path: the 9 sums and the bias sum live in registers.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void WeightGradients3x3(ref float rp, ref float rdy, int pw, int full, int tail, Vector256<float> tailMask, Span<float> dW, Span<float> db)
+    {
+        for (var f = 0; f < _f; f++)
+        {
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default, a8 = default, ab = default;
+            for (var oh = 0; oh < _oh; oh++)
+            {
+                var src = (nuint)(f * _ohw + oh * _ow);
+                for (var j = 0; j < _ow; j += Vector256<float>.Count)
+                {
+                    var at = j < full ? j : tail;
+                    var g = Vector256.LoadUnsafe(ref rdy, src + (nuint)at);
+                    if (j >= full) g &= tailMask;
+                    ab += g;
+                    ref var r0 = ref Unsafe.Add(ref rp, oh * pw + at);
+                    ref var r1 = ref Unsafe.Add(ref r0, pw);
+                    ref var r2 = ref Unsafe.Add(ref r1, pw);
+                    a0 = Vector256.FusedMultiplyAdd(g, Vector256.LoadUnsafe(ref r0), a0);
+                    a1 = Vector256.FusedMultiplyAdd(g, Vector256.LoadUnsafe(ref r0, 1), a1);
+                    a2 = Vector256.FusedMultiplyAdd(g, Vector256.LoadUnsafe(ref r0, 2), a2);
+                    a3 = Vector256.FusedMultiplyAdd(g, Vector256.LoadUnsafe(ref r1), a3);
+                    a4 = Vector256.FusedMultiplyAdd(g, Vector256.LoadUnsafe(ref r1, 1), a4);
+                    a5 = Vector256.FusedMultiplyAdd(g, Vector256.LoadUnsafe(ref r1, 2), a5);
+                    a6 = Vector256.FusedMultiplyAdd(g, Vector256.LoadUnsafe(ref r2), a6);
+                    a7 = Vector256.FusedMultiplyAdd(g, Vector256.LoadUnsafe(ref r2, 1), a7);
+                    a8 = Vector256.FusedMultiplyAdd(g, Vector256.LoadUnsafe(ref r2, 2), a8);
+                }
+            }
+            var d = dW.Slice(f * 9, 9);
+            d[0] += Vector256.Sum(a0); d[1] += Vector256.Sum(a1); d[2] += Vector256.Sum(a2);
+            d[3] += Vector256.Sum(a3); d[4] += Vector256.Sum(a4); d[5] += Vector256.Sum(a5);
+            d[6] += Vector256.Sum(a6); d[7] += Vector256.Sum(a7); d[8] += Vector256.Sum(a8);
+            db[f] += Vector256.Sum(ab);
+        }
+    }
+
+    // Weight and bias gradients of a single-channel, stride-1 3×3 conv, added to dW (F,1,3,3) and db (F):
+    // dW[f,ki,kj] += Σ dy[f,oh,ow]·xpad[oh+ki, ow+kj], db[f] += Σ dy[f,·]. x (N,1,H,W), dy (N,F,OH,OW).
+    private void WeightGradientsDirectSingleChannel(int n, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dW, Span<float> db)
+    {
+        var pw = _w + 2 * _p;
+        var fohw = _f * _ohw;
+        var full = _ow / Vector256<float>.Count * Vector256<float>.Count;
+        var tail = _ow - Vector256<float>.Count;
+        // Lanes of the last (overlapping) vector that the full vectors did not cover.
+        var tailMask = Vector256.GreaterThanOrEqual(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(full - tail)).AsSingle();
+        for (var i = 0; i < n; i++)
+        {
+            ref var rp = ref MemoryMarshal.GetArrayDataReference(Pad(x.Slice(i * _h * _w, _h * _w)));
+            WeightGradients3x3(ref rp, ref MemoryMarshal.GetReference(dy.Slice(i * fohw, fohw)), pw, full, tail, tailMask, dW, db);
+        }
+    }
+
+    // Stride 1: x is first copied inside a zero border of width p, so that every column row (c, ki, kj)
+    // is OH plain copies of OW floats, with no clipping at the edges.
+    // x (C,H,W) -> cols (C·k·k, OH·OW)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Im2ColStride1(ReadOnlySpan<float> x, Span<float> cols)
+    {
+        var pw = _w + 2 * _p;
+        var plane = (_h + 2 * _p) * pw;
+        var padded = Pad(x);
         if (cols.Length < _ckk * _ohw)
             throw new ArgumentException($"Conv2D layer {Name}: im2col needs {_ckk * _ohw} floats of columns, got {cols.Length}.");
         if (_ow < Vector256<float>.Count || !Vector256.IsHardwareAccelerated)

@@ -54,6 +54,10 @@ public class Conv2DReferenceTests
         // name, n, c, h, w, f, k, s, p, first layer (no dx)
         data.Add("w3 conv1 as first layer", 3, 1, 28, 28, 32, 3, 1, 1, true);
         data.Add("w3 conv1 shape with dx", 2, 1, 28, 28, 32, 3, 1, 1, false);
+        data.Add("one channel first layer, rows of 13 (direct path, masked tail)", 2, 1, 9, 13, 3, 3, 1, 1, true);
+        data.Add("one channel first layer, rows of exactly 8 (direct path)", 2, 1, 10, 8, 2, 3, 1, 1, true);
+        data.Add("one channel first layer, 5x5 kernel (GEMM path)", 2, 1, 10, 8, 2, 5, 1, 2, true);
+        data.Add("one channel first layer, no padding, rows of 14 (direct path)", 1, 1, 12, 16, 3, 3, 1, 0, true);
         data.Add("w3 conv2", 2, 32, 14, 14, 64, 3, 1, 1, false);
         data.Add("rows of exactly 8", 2, 2, 5, 8, 3, 3, 1, 1, false);
         data.Add("rows of 9: last vector overlaps", 2, 3, 6, 9, 4, 3, 1, 1, false);

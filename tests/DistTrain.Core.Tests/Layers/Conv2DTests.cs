@@ -75,6 +75,11 @@ public class Conv2DTests
         { 1, 1, 3, 3, 1, 3, 1, 0 },
         { 2, 3, 9, 13, 4, 3, 1, 1 }, // stride 1, rows of 13 (one vector + an overlapping tail)
         { 1, 2, 28, 28, 3, 3, 1, 1 }, // W3's first-conv geometry: rows of 28
+        { 2, 1, 28, 28, 4, 3, 1, 1 }, // one channel, stride 1 (W3's first conv): the direct path, no GEMM
+        { 1, 1, 9, 13, 3, 3, 1, 1 }, // direct path, rows of 13: an overlapping last vector
+        { 2, 1, 10, 8, 2, 3, 1, 1 }, // direct path, rows of exactly 8
+        { 2, 1, 10, 8, 2, 5, 1, 2 }, // one channel, 5×5 kernel: the GEMM path
+        { 1, 1, 12, 16, 3, 3, 1, 0 }, // direct path, no padding: rows of 14
     };
 
     [Theory]
