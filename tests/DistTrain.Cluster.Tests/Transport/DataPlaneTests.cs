@@ -395,6 +395,18 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
         Deep.Equal(message, read.Message);
     }
 
+    // One tensor message of each manifest the data plane carries, with `floats` as its float payload (GH: `halves`).
+    private static object TensorMessage(string manifest, float[] floats, ushort[] halves) => manifest switch
+    {
+        "CG" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8, 15], 42, floats),
+        "CL" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8], 42, floats, LocalSteps: [1, 1]),
+        "GC" => new GradientsComputed("job", 3, 1, 5, 1, "wörker", floats, 4, 1.25, 3),
+        "GH" => new GradientsComputed("job", 3, 1, 5, 1, "w", [], 4, 1.25, 3,
+            new DistTrain.Cluster.Compression.CompressedTensor(DistTrain.Cluster.Jobs.GradientCompression.Fp16, halves)),
+        "PS" => new ParametersSnapshot("job", 3, floats),
+        _ => new EvaluateShard("job", 3, DataSplit.Test, 10, 5, floats),
+    };
+
     [Theory]
     [InlineData("CG", true)]
     [InlineData("CL", false)]
@@ -407,16 +419,7 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
         // The sender writes parameters and gradients straight from their arrays after the rest of the frame;
         // only messages whose float payload ends them may (CL and GH carry more after it).
         float[] floats = [0.5f, float.NaN, -0f, 3e-39f, 1e30f];
-        object message = manifest switch
-        {
-            "CG" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8], 42, floats),
-            "CL" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8], 42, floats, LocalSteps: [1, 1]),
-            "GC" => new GradientsComputed("job", 3, 1, 5, 1, "wörker", floats, 4, 1.25, 3),
-            "GH" => new GradientsComputed("job", 3, 1, 5, 1, "w", [], 4, 1.25, 3,
-                new DistTrain.Cluster.Compression.CompressedTensor(DistTrain.Cluster.Jobs.GradientCompression.Fp16, [0x3C00, 0x8000])),
-            "PS" => new ParametersSnapshot("job", 3, floats),
-            _ => new EvaluateShard("job", 3, DataSplit.Test, 10, 5, floats),
-        };
+        var message = TensorMessage(manifest, floats, [0x3C00, 0x8000]);
         var (target, sender) = ("akka.tcp://disttrain@h:1/user/w#12", "akka.tcp://disttrain@g:2/user/ps");
         var whole = Frame(target, sender, message);
         var payload = TensorMessageSerializer.TrailingFloats(message);
@@ -443,16 +446,7 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
         // straight into a pool array, decode the rest around it. The result equals decoding the whole frame.
         var floats = new float[20_000];
         for (var i = 0; i < floats.Length; i++) floats[i] = i * 0.25f - 7;
-        object message = manifest switch
-        {
-            "CG" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8, 15], 42, floats),
-            "CL" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8], 42, floats, LocalSteps: [1, 1]),
-            "GC" => new GradientsComputed("job", 3, 1, 5, 1, "wörker", floats, 4, 1.25, 3),
-            "GH" => new GradientsComputed("job", 3, 1, 5, 1, "w", [], 4, 1.25, 3,
-                new DistTrain.Cluster.Compression.CompressedTensor(DistTrain.Cluster.Jobs.GradientCompression.Fp16, new ushort[40_000])),
-            "PS" => new ParametersSnapshot("job", 3, floats),
-            _ => new EvaluateShard("job", 3, DataSplit.Test, 10, 5, floats),
-        };
+        var message = TensorMessage(manifest, floats, new ushort[40_000]);
         var frame = Frame("akka.tcp://disttrain@h:1/user/w#12", "akka.tcp://disttrain@g:2/user/ps", message);
         var body = frame.AsSpan(4);
 
