@@ -47,6 +47,14 @@ public sealed class ClusterNode : IAsyncDisposable
     /// <summary>The worker actors' dispatcher on a node (unless <see cref="DispatcherEnvironmentVariable"/> is <c>pool</c>).</summary>
     public const string WorkerDispatcherName = "disttrain-worker-dispatcher";
 
+    /// <summary>
+    /// The worker actors' dispatcher on a node with these roles. Only a node without the ps role runs its
+    /// workers on the data-plane threads: on a ps node the parameter server and coordinator run inline on those
+    /// threads too, and the coordinator's <c>ComputeGradients</c> to a worker of its own node would then run that
+    /// worker's whole gradient inside the send loop, before the next worker even got its shard.
+    /// </summary>
+    public static string? WorkerDispatcher(NodeSettings settings) => InlineDispatch && !settings.Has("ps") ? WorkerDispatcherName : null;
+
     private static bool InlineDispatch =>
         !string.Equals(Environment.GetEnvironmentVariable(DispatcherEnvironmentVariable), "pool", StringComparison.OrdinalIgnoreCase);
 
@@ -123,7 +131,7 @@ public sealed class ClusterNode : IAsyncDisposable
         {
             var idPrefix = $"{settings.PublicHost ?? settings.Host}:{cluster.SelfAddress.Port}/";
             TrainingTopology.StartWorkers(system, settings.Workers, loader, coordinator, idPrefix, announceEvery: AnnounceInterval(baseConfig),
-                dispatcher: InlineDispatch ? WorkerDispatcherName : null);
+                dispatcher: WorkerDispatcher(settings));
         }
         return new ClusterNode(system, coordinator, settings);
     }

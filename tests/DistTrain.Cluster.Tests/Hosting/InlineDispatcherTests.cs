@@ -106,6 +106,16 @@ public class InlineDispatcherTests
     }
 
     [Fact]
+    public void Only_a_node_without_the_ps_role_runs_its_workers_on_the_data_plane_threads()
+    {
+        // On a ps node the coordinator runs inline on those threads: an inline local worker would compute its whole
+        // gradient inside the coordinator's send loop, before the other workers got their shards.
+        Assert.Equal(ClusterNode.WorkerDispatcherName, ClusterNode.WorkerDispatcher(new DistTrain.Cluster.Settings.NodeSettings(["worker"], Port: 0)));
+        Assert.Null(ClusterNode.WorkerDispatcher(new DistTrain.Cluster.Settings.NodeSettings(["seed", "ps", "worker"], Port: 0)));
+        Assert.Null(ClusterNode.WorkerDispatcher(new DistTrain.Cluster.Settings.NodeSettings(["ps", "worker"], Port: 0)));
+    }
+
+    [Fact]
     public void An_unknown_inline_when_is_refused_with_the_values_it_takes()
     {
         using var system = ActorSystem.Create("inline-test-5", Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.provider = local"));
