@@ -48,12 +48,15 @@ public sealed class ClusterNode : IAsyncDisposable
     public const string WorkerDispatcherName = "disttrain-worker-dispatcher";
 
     /// <summary>
-    /// The worker actors' dispatcher on a node with these roles. Only a node without the ps role runs its
-    /// workers on the data-plane threads: on a ps node the parameter server and coordinator run inline on those
-    /// threads too, and the coordinator's <c>ComputeGradients</c> to a worker of its own node would then run that
-    /// worker's whole gradient inside the send loop, before the next worker even got its shard.
+    /// The worker actors' dispatcher on a node with these settings. Only a node with one worker actor and without
+    /// the ps role runs its worker on the data-plane threads. All shards for a node's workers arrive on the one
+    /// connection from the ps node, so a second worker's shard would wait, unread, while the first worker computed
+    /// on the receive thread. On a ps node the parameter server and coordinator run inline on those threads too,
+    /// and the coordinator's <c>ComputeGradients</c> to a worker of its own node would then run that worker's
+    /// whole gradient inside the send loop, before the next worker even got its shard.
     /// </summary>
-    public static string? WorkerDispatcher(NodeSettings settings) => InlineDispatch && !settings.Has("ps") ? WorkerDispatcherName : null;
+    public static string? WorkerDispatcher(NodeSettings settings) =>
+        InlineDispatch && !settings.Has("ps") && settings.Workers == 1 ? WorkerDispatcherName : null;
 
     private static bool InlineDispatch =>
         !string.Equals(Environment.GetEnvironmentVariable(DispatcherEnvironmentVariable), "pool", StringComparison.OrdinalIgnoreCase);

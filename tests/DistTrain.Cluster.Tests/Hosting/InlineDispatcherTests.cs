@@ -106,11 +106,13 @@ public class InlineDispatcherTests
     }
 
     [Fact]
-    public void Only_a_node_without_the_ps_role_runs_its_workers_on_the_data_plane_threads()
+    public void Only_a_node_with_one_worker_and_without_the_ps_role_runs_its_worker_on_the_data_plane_threads()
     {
         // On a ps node the coordinator runs inline on those threads: an inline local worker would compute its whole
-        // gradient inside the coordinator's send loop, before the other workers got their shards.
+        // gradient inside the coordinator's send loop, before the other workers got their shards. With two workers
+        // on a node, both shards come on one connection: the second would wait while the first computed.
         Assert.Equal(ClusterNode.WorkerDispatcherName, ClusterNode.WorkerDispatcher(new DistTrain.Cluster.Settings.NodeSettings(["worker"], Port: 0)));
+        Assert.Null(ClusterNode.WorkerDispatcher(new DistTrain.Cluster.Settings.NodeSettings(["worker"], Port: 0, Workers: 2)));
         Assert.Null(ClusterNode.WorkerDispatcher(new DistTrain.Cluster.Settings.NodeSettings(["seed", "ps", "worker"], Port: 0)));
         Assert.Null(ClusterNode.WorkerDispatcher(new DistTrain.Cluster.Settings.NodeSettings(["ps", "worker"], Port: 0)));
     }
