@@ -150,15 +150,21 @@ public static class DataPlaneFrame
         return n <= int.MaxValue ? (int)n : throw new ArgumentException($"a {message.GetType().Name} of {n} bytes does not fit in one data-plane frame");
     }
 
+    // The three strings every frame kind carries after its fixed fields: where the message goes, who sent it, its manifest.
+    private static void WriteRoute(ref WireWriter w, string targetPath, string senderPath, string manifest)
+    {
+        w.String(targetPath);
+        w.String(senderPath);
+        w.String(manifest);
+    }
+
     /// <summary>Writes the frame (length prefix included) into exactly <paramref name="destination"/> (<see cref="SizeOf"/> bytes).</summary>
     public static void Write(Span<byte> destination, string targetPath, string senderPath, string manifest, object message)
     {
         var w = new WireWriter(destination);
         w.Int32(destination.Length - LengthPrefix);
         w.Byte(MessageKind);
-        w.String(targetPath);
-        w.String(senderPath);
-        w.String(manifest);
+        WriteRoute(ref w, targetPath, senderPath, manifest);
         TensorMessageSerializer.EncodeInto(message, destination[w.Position..]);
     }
 
@@ -173,9 +179,7 @@ public static class DataPlaneFrame
         var w = new WireWriter(destination);
         w.Int32(frameSize - LengthPrefix);
         w.Byte(MessageKind);
-        w.String(targetPath);
-        w.String(senderPath);
-        w.String(manifest);
+        WriteRoute(ref w, targetPath, senderPath, manifest);
         TensorMessageSerializer.EncodeHeadInto(message, destination[w.Position..]);
     }
 
@@ -194,9 +198,7 @@ public static class DataPlaneFrame
         w.Int32(ringOffset);
         w.Int32(ringLength);
         w.Int64(ringEnd);
-        w.String(targetPath);
-        w.String(senderPath);
-        w.String(manifest);
+        WriteRoute(ref w, targetPath, senderPath, manifest);
         TensorMessageSerializer.EncodeHeadInto(message, destination[w.Position..]);
     }
 

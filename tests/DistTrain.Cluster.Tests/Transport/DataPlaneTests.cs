@@ -395,6 +395,12 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
         Deep.Equal(message, read.Message);
     }
 
+    // Every manifest the data plane carries, and whether its float payload ends the message (CL and GH carry more after it).
+    public static TheoryData<string, bool> TensorManifests() => new()
+    {
+        { "CG", true }, { "CL", false }, { "GC", true }, { "GH", false }, { "PS", true }, { "ES", true },
+    };
+
     // One tensor message of each manifest the data plane carries, with `floats` as its float payload (GH: `halves`).
     private static object TensorMessage(string manifest, float[] floats, ushort[] halves) => manifest switch
     {
@@ -408,12 +414,7 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
     };
 
     [Theory]
-    [InlineData("CG", true)]
-    [InlineData("CL", false)]
-    [InlineData("GC", true)]
-    [InlineData("GH", false)]
-    [InlineData("PS", true)]
-    [InlineData("ES", true)]
+    [MemberData(nameof(TensorManifests))]
     public void A_frame_sent_as_head_then_payload_from_its_array_has_the_bytes_of_the_whole_frame(string manifest, bool trailing)
     {
         // The sender writes parameters and gradients straight from their arrays after the rest of the frame;
@@ -434,12 +435,7 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Theory]
-    [InlineData("CG", true)]
-    [InlineData("CL", false)]
-    [InlineData("GC", true)]
-    [InlineData("GH", false)]
-    [InlineData("PS", true)]
-    [InlineData("ES", true)]
+    [MemberData(nameof(TensorManifests))]
     public void A_receiver_finds_the_trailing_payload_in_a_frames_first_bytes_and_decodes_the_head_around_its_array(string manifest, bool trailing)
     {
         // What the receive loop does with a large plain frame: locate the payload from the first bytes, read it
