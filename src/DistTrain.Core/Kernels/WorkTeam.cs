@@ -12,8 +12,9 @@ namespace DistTrain.Core.Kernels;
 /// Another thread that would otherwise sit idle until the next pass can lend itself to it with
 /// <see cref="Assist"/>: in local mode a worker that sent its gradient spins there while the last worker
 /// computes, and takes a range of the step's pass as soon as it starts, with no parked thread to wake
-/// (its own next message is then already in its mailbox). Ranges are claimed, one per thread per pass,
-/// by whichever of the guest and the helpers gets there first, so any mix gives the same bits.
+/// (its own next message is then already in its mailbox). Ranges are claimed by whichever of the caller, the
+/// guest and the helpers gets there first, so any mix gives the same bits, and a helper the scheduler runs late
+/// (on a machine whose cores the workers also use) costs its share of the pass rather than a wait for it.
 /// </para>
 /// </summary>
 /// <remarks>
@@ -25,6 +26,9 @@ public sealed class WorkTeam : IDisposable
 {
     /// <summary>Elements below which a range is not worth a thread.</summary>
     public const int MinimumRange = 32 * 1024;
+
+    /// <summary>Ranges per thread a long pass is cut into (see <see cref="RangeCount"/>).</summary>
+    public const int RangesPerThread = 4;
 
     private const int Alignment = 16; // floats per 64-byte cache line
 
@@ -40,12 +44,12 @@ public sealed class WorkTeam : IDisposable
     private long _generation;
     private long _runs;
     private long _guestRanges;
-    private int _pending;
-    // Which ranges of which pass are still free: pass number (32 bits) | ranges (16) | next range (16). Ranges 1..
-    // go to the helpers and a guest, one per thread; one word, so a claim can only be for the pass it read.
+    private int _firstDone; // first-phase ranges through
+    private int _done;      // claims through (both phases)
+    // Which claims of which pass are still free: pass number (32 bits) | claims (16) | next claim (16); one word,
+    // so a claim can only be for the pass it read.
     private long _claims;
     private int _guest; // GuestEmpty, GuestWaiting (spinning in Assist), GuestCalled (a pass wants it), GuestReleased (a pass ran without it)
-    private int _atBarrier;
     private int _allPassed;
     private Exception? _error;
     private volatile bool _disposed;
@@ -76,12 +80,23 @@ public sealed class WorkTeam : IDisposable
     /// <summary>Whether a guest is spinning in <see cref="Assist"/> for the next pass.</summary>
     public bool HasWaitingGuest => Volatile.Read(ref _guest) == GuestWaiting;
 
-    /// <summary>Ranges that a guest (<see cref="Assist"/>) ran so far.</summary>
+    /// <summary>First-phase ranges that a guest (<see cref="Assist"/>) ran so far.</summary>
     public long GuestRanges => Interlocked.Read(ref _guestRanges);
 
-    /// <summary>How many ranges a pass over <paramref name="length"/> elements uses on <paramref name="threads"/> threads.</summary>
-    public static int RangeCount(int length, int threads) =>
-        Math.Max(1, Math.Min(Math.Max(1, threads), length / MinimumRange));
+    /// <summary>
+    /// How many ranges a pass over <paramref name="length"/> elements uses on <paramref name="threads"/> threads:
+    /// the same number per thread, up to <see cref="RangesPerThread"/> (a pass too short for one range per thread
+    /// gets fewer), each at least <see cref="MinimumRange"/> long. Several per thread let a thread that starts
+    /// late (a parked helper the scheduler has not run yet) leave its share to the others instead of making them
+    /// wait for it; the same number per thread keeps the split even when all start together.
+    /// </summary>
+    public static int RangeCount(int length, int threads)
+    {
+        if (threads <= 1) return 1;
+        var ranges = length / MinimumRange;
+        if (ranges < threads) return Math.Max(1, ranges);
+        return threads * Math.Min(RangesPerThread, ranges / threads);
+    }
 
     /// <summary>Calls <paramref name="body"/>(start, length) for each range; returns when all have run (rethrows the first failure).</summary>
     public void Run(int length, Action<int, int> body)
@@ -96,8 +111,10 @@ public sealed class WorkTeam : IDisposable
 
     /// <summary>
     /// Runs <paramref name="first"/> on every range; then, once every range is through it and only if every
-    /// call returned true, <paramref name="second"/> on every range (each thread on the same range it had).
-    /// Returns whether the second phase ran. A null team (<see cref="Run(WorkTeam?, int, Func{int, int, bool}, Action{int, int}?)"/>) runs both on the caller.
+    /// call returned true, <paramref name="second"/> on every range. Returns whether the second phase ran.
+    /// Ranges of either phase go to whichever thread claims them first (the caller, woken helpers, a guest), so
+    /// a thread that is slow to start only means the others take more. A null team
+    /// (<see cref="Run(WorkTeam?, int, Func{int, int, bool}, Action{int, int}?)"/>) runs both on the caller.
     /// </summary>
     public bool Run(int length, Func<int, int, bool> first, Action<int, int>? second)
     {
@@ -114,6 +131,7 @@ public sealed class WorkTeam : IDisposable
         }
         var chunk = (length + parts - 1) / parts;
         chunk = (chunk + Alignment - 1) / Alignment * Alignment;
+        var claimable = second is null ? parts : 2 * parts;
         _first = first;
         _second = second;
         _length = length;
@@ -121,23 +139,24 @@ public sealed class WorkTeam : IDisposable
         _parts = parts;
         _error = null;
         _allPassed = 1;
-        Volatile.Write(ref _atBarrier, parts);
-        Volatile.Write(ref _pending, parts - 1);
+        Volatile.Write(ref _firstDone, 0);
+        Volatile.Write(ref _done, 0);
         var generation = _generation + 1;
-        Volatile.Write(ref _claims, ((generation & 0xFFFF_FFFF) << 32) | ((long)parts << 16) | 1);
+        Volatile.Write(ref _claims, ((generation & 0xFFFF_FFFF) << 32) | ((long)claimable << 16));
         Interlocked.Exchange(ref _generation, generation); // publishes the fields above (full fence)
-        // A spinning guest takes a range without a wake-up; parked helpers are woken for the rest.
-        var wake = parts - 1;
+        // A spinning guest joins without a wake-up; parked helpers are woken, one per range beyond the caller's.
+        var wake = Math.Min(_helpers.Length, parts - 1);
         if (Interlocked.CompareExchange(ref _guest, GuestCalled, GuestWaiting) == GuestWaiting) wake--;
         for (var i = 0; i < wake; i++) _wake[i].Set();
         try
         {
-            Part(0);
+            RunClaims(generation);
         }
         finally
         {
+            // Ranges other threads claimed and are still running.
             var spin = new SpinWait();
-            while (Volatile.Read(ref _pending) > 0) spin.SpinOnce(sleep1Threshold: -1);
+            while (Volatile.Read(ref _done) < claimable) spin.SpinOnce(sleep1Threshold: -1);
             _first = null;
             _second = null;
         }
@@ -156,10 +175,41 @@ public sealed class WorkTeam : IDisposable
         return true;
     }
 
-    private void Part(int part)
+    // Claims and runs ranges of pass <generation> until none is left; returns how many first-phase ranges it ran.
+    // Claim k < parts is range k's first phase, claim parts + k its second: every first-phase claim is handed out
+    // before any second-phase one, so a thread waiting at the barrier with a second-phase claim waits only for
+    // first-phase ranges that other threads hold and are running; it never waits for one nobody has claimed.
+    private int RunClaims(long generation)
+    {
+        var ran = 0;
+        while (true)
+        {
+            var claims = Volatile.Read(ref _claims);
+            if ((claims >> 32) != (generation & 0xFFFF_FFFF)) return ran; // that pass is over
+            var claim = (int)(claims & 0xFFFF);
+            if (claim >= (int)((claims >> 16) & 0xFFFF)) return ran;
+            if (Interlocked.CompareExchange(ref _claims, claims + 1, claims) != claims) continue;
+            // The pass cannot end before this claim is through, and the next cannot start before it ends, so the
+            // fields read now are the claimed pass's (written before its claim word).
+            if (claim < _parts)
+            {
+                RunFirst(claim);
+                ran++;
+            }
+            else RunSecond(claim - _parts);
+            Interlocked.Increment(ref _done);
+        }
+    }
+
+    private (int Start, int Count) RangeOf(int part)
     {
         var start = part * _chunk;
-        var count = Math.Max(0, Math.Min(_length, start + _chunk) - start);
+        return (start, Math.Max(0, Math.Min(_length, start + _chunk) - start));
+    }
+
+    private void RunFirst(int part)
+    {
+        var (start, count) = RangeOf(part);
         var passed = true;
         try
         {
@@ -171,14 +221,19 @@ public sealed class WorkTeam : IDisposable
             passed = false;
         }
         if (!passed) Volatile.Write(ref _allPassed, 0);
+        Interlocked.Increment(ref _firstDone);
+    }
+
+    private void RunSecond(int part)
+    {
         // The barrier: the second phase may only start when every range passed the first.
-        Interlocked.Decrement(ref _atBarrier);
         var spin = new SpinWait();
-        while (Volatile.Read(ref _atBarrier) > 0) spin.SpinOnce(sleep1Threshold: -1);
-        if (Volatile.Read(ref _allPassed) == 0 || _second is null || count == 0) return;
+        while (Volatile.Read(ref _firstDone) < _parts) spin.SpinOnce(sleep1Threshold: -1);
+        var (start, count) = RangeOf(part);
+        if (Volatile.Read(ref _allPassed) == 0 || count == 0) return;
         try
         {
-            _second(start, count);
+            _second!(start, count);
         }
         catch (Exception e)
         {
@@ -189,7 +244,7 @@ public sealed class WorkTeam : IDisposable
     /// <summary>
     /// Lends the calling thread to the pass after <paramref name="runsSeen"/> (a <see cref="Runs"/> value the
     /// caller read before handing in its input) for at most <paramref name="budget"/>: spins until that pass starts
-    /// on another thread, takes a range of it, and returns true once the range is through both phases. Returns
+    /// on another thread, takes ranges of it while any are left, and returns true once those are through. Returns
     /// false without working when a pass started since <paramref name="runsSeen"/> (the caller's input is already
     /// in it, or it ran on the caller's own thread), when the budget runs out, when the pass is too short to
     /// share, when another guest is already waiting, or when the team has no helpers (size 1). Spinning costs a
@@ -221,32 +276,12 @@ public sealed class WorkTeam : IDisposable
             Volatile.Write(ref _guest, GuestEmpty);
             return false;
         }
-        // Called: the caller counted on this thread for one range (it woke one helper fewer). The slot is free
-        // again before the range runs, so the next pass (which cannot start before this range is through) may
-        // have a guest of its own.
+        // Called: the caller counted on this thread (it woke one helper fewer). The slot is free again before
+        // the ranges run, so the next pass (which cannot start before they are through) may have a guest of its own.
         Volatile.Write(ref _guest, GuestEmpty);
-        if (!TryClaimAndRun()) return false;
-        Interlocked.Increment(ref _guestRanges);
-        return true;
-    }
-
-    // Takes the next unclaimed range of the current pass and runs it; false when every range was taken. A thread
-    // never holds two ranges of one pass at once: a range returns only after the barrier, which every range of
-    // its pass must have reached, so a later claim in the same pass finds none left.
-    private bool TryClaimAndRun()
-    {
-        int part;
-        while (true)
-        {
-            var claims = Volatile.Read(ref _claims);
-            part = (int)(claims & 0xFFFF);
-            if (part >= (int)((claims >> 16) & 0xFFFF)) return false;
-            if (Interlocked.CompareExchange(ref _claims, claims + 1, claims) == claims) break;
-        }
-        // The pass cannot end before this range is through, and the next cannot start before it ends, so the
-        // fields read now are the claimed pass's (written before its claim word).
-        Part(part);
-        Interlocked.Decrement(ref _pending);
+        var ran = RunClaims(Volatile.Read(ref _generation));
+        if (ran == 0) return false;
+        Interlocked.Add(ref _guestRanges, ran);
         return true;
     }
 
@@ -264,9 +299,8 @@ public sealed class WorkTeam : IDisposable
                 continue;
             }
             seen = generation;
-            // Woken or not, a helper that sees a new pass tries for a range; the claim word keeps it to one
-            // range of whichever pass is current.
-            TryClaimAndRun();
+            // Woken or not, a helper that sees a new pass takes what is left of it (the claim word holds the pass).
+            RunClaims(generation);
         }
     }
 
