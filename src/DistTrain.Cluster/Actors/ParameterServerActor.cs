@@ -39,6 +39,7 @@ public sealed partial class ParameterServerActor : ReceiveActor
     private readonly bool _ownsTeam;
     private readonly Action<int, int> _applyRange; // the optimizer over one range of the trainable parameters
     private Serialization.ReceiveBufferPool? _receivePool; // the data plane's, on a cluster node: received gradients go back after their step
+    private Hosting.StepTrace? _trace; // DISTTRAIN_STEP_TRACE: a timeline of each step
 
     /// <param name="threads">
     /// Threads for the averaging and optimizer passes at the end of a step (element-wise, so the result is
@@ -65,7 +66,11 @@ public sealed partial class ParameterServerActor : ReceiveActor
         ReceiveFaultMessages();
     }
 
-    protected override void PreStart() => _receivePool = Transport.DataPlane.Find(Context.System)?.ReceivePool;
+    protected override void PreStart()
+    {
+        _receivePool = Transport.DataPlane.Find(Context.System)?.ReceivePool;
+        _trace = Hosting.StepTrace.Of(Context.System);
+    }
 
     protected override void PostStop()
     {
@@ -153,14 +158,20 @@ public sealed partial class ParameterServerActor : ReceiveActor
         // computes, so no worker of this attempt can still be reading them then. A worker that was
         // dropped from the step may read a later version, but its answer carries an old attempt and is
         // ignored. (A copy here cost ~50 us per step on the MLP: docs/benchmarks.md.)
+        _trace?.Mark(Hosting.StepTrace.Point.PsStepStart, _version, -1);
         foreach (var shard in msg.Shards)
+        {
+            _trace?.Mark(Hosting.StepTrace.Point.PsSendStart, _version, shard.ShardIndex);
             Wire.Send(Context, shard.Worker, ShardMessage(shard, msg.Attempt, msg.Epoch, msg.Step));
+            _trace?.Mark(Hosting.StepTrace.Point.PsSendEnd, _version, shard.ShardIndex);
+        }
         WatchStragglers(msg);
     }
 
     private void OnGradients(GradientsComputed msg)
     {
         if (_aggregator is null || _job?.JobId != msg.JobId) return;
+        _trace?.Mark(Hosting.StepTrace.Point.PsGradient, msg.Version, msg.ShardIndex);
         var gradient = _decoder.Decode(msg, _model!.ParameterCount);
         if (_async!.Owns(msg))
         {
@@ -193,6 +204,7 @@ public sealed partial class ParameterServerActor : ReceiveActor
         }
         StragglerAnswered(msg);
         if (!_aggregator.IsComplete) return;
+        _trace?.Mark(Hosting.StepTrace.Point.PsPassStart, msg.Version, -1);
         var lr = _optimizer!.CurrentLearningRate;
         var applied = _aggregator.CompleteInto(_mean, _team, _localSgd ? null : _applyRange);
         foreach (var shard in _aggregator.DroppedAtCompletion)
@@ -200,6 +212,7 @@ public sealed partial class ParameterServerActor : ReceiveActor
         if (applied && _localSgd) Modes.LocalSgdWorker.OuterStep(_trainable, _mean);
         else if (applied) _optimizer.CompleteStep();
         _version++;
+        _trace?.Mark(Hosting.StepTrace.Point.PsPassEnd, msg.Version, -1);
         var totals = _aggregator.Totals;
         _coordinator.Tell(new StepCompleted(msg.JobId, _version, _aggregator.Epoch, _aggregator.Step, totals.Samples, totals.LossSum, totals.Correct, lr,
             _aggregator.DroppedShards, applied, AppliedSampleIds(), Steps: StepsCovered()));

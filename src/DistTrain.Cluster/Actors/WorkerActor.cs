@@ -26,6 +26,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private Modes.WorkerModes? _modes;
     private readonly TimeSpan? _announceEvery;
     private Serialization.ReceiveBufferPool? _receivePool; // the data plane's, on a cluster node
+    private Hosting.StepTrace? _trace; // DISTTRAIN_STEP_TRACE: a timeline of each step
     private float[]? _loaded; // the parameters of the last message loaded: in use until the next message's replace them
     private readonly Hosting.StepAssist? _assist; // local mode: lend this thread to the step's pass after sending
     private static readonly TimeSpan PreconnectWait = TimeSpan.FromSeconds(2);
@@ -67,6 +68,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         _receivePool = Transport.DataPlane.Find(Context.System)?.ReceivePool;
+        _trace = Hosting.StepTrace.Of(Context.System);
         _coordinator.Tell(new RegisterWorker(_workerId, Self));
         if (_announceEvery is { } every) Timers.StartPeriodicTimer("announce", Announce.Instance, every);
     }
@@ -171,9 +173,12 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
 
     private void Compute(ComputeGradients msg)
     {
-        if (!Ready(msg.JobId) || !TryLoadParameters(msg.Parameters)) return;
+        if (!Ready(msg.JobId)) return;
+        _trace?.Mark(Hosting.StepTrace.Point.WorkerArrived, msg.Version, msg.ShardIndex);
+        if (!TryLoadParameters(msg.Parameters)) return;
         // Plain gradient sum, or local SGD's pseudo-gradient; 16-bit with error feedback when the job compresses.
         var (buffer, compressed, result) = _modes!.Compute(_data!.Train, msg);
+        _trace?.Mark(Hosting.StepTrace.Point.WorkerComputed, msg.Version, msg.ShardIndex);
         // The replica's gradient buffer goes out without a copy. The parameter server is done with it
         // before this worker gets its next shard (the step completes first), and a re-run of the same
         // step starts with a fresh attempt that discards the old reference, so an overwrite can only
@@ -183,6 +188,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         var assist = _job!.Communication is null ? _assist : null;
         var passes = assist?.BeforeSend() ?? 0;
         Wire.Send(Context, Sender, reply);
+        _trace?.Mark(Hosting.StepTrace.Point.WorkerSent, msg.Version, msg.ShardIndex);
         assist?.AfterSend(passes);
     }
 

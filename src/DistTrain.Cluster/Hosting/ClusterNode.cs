@@ -109,6 +109,7 @@ public sealed class ClusterNode : IAsyncDisposable
         var system = ActorSystem.Create(settings.SystemName, NodeConfig(settings, baseConfig));
         ChunkingTransport.Start(system);
         DataPlane.Start(system);
+        StepTrace.Attach(system);
         var cluster = Akka.Cluster.Cluster.Get(system);
         // A seed with no seed list joins itself and forms the cluster.
         if (settings.SeedList.Count == 0) cluster.Join(cluster.SelfAddress);

@@ -63,6 +63,7 @@ public static class LocalMode
         using var team = threads > 1 ? new Core.Kernels.WorkTeam(threads) : null;
         var assist = team is not null && InlineDispatch && (stepAssist ?? StepAssist.Wanted(workers)) ? new StepAssist(team, StepAssist.DefaultBudget) : null;
         using var system = ActorSystem.Create("disttrain-local", Configuration(logLevel));
+        StepTrace.Attach(system);
         try
         {
             var (_, coordinator) = TrainingTopology.StartServer(system, new CoordinatorSettings(MinimumWorkers: workers), team: team);
