@@ -169,17 +169,10 @@ free_port() {
   return 1
 }
 
-# /proc/PID: "cpu_seconds vmhwm_mib" (utime + stime of the process; peak RSS), or nothing once it exited.
+# The poller below runs beside our multi-process job (and only there), so it starts no process: proc_read, log_has
+# and nap (scripts/lib/bench-common.sh) read /proc and the log in bash alone.
 TICKS=$(getconf CLK_TCK)
-proc_stats() {
-  local stat hwm
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-  hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null) || return 0
-  [[ -n $hwm ]] || return 0  # a zombie (exited, not yet reaped) has no memory lines: keep the last reading
-  # Fields after the ") " that ends the command name: state is field 3, utime 14, stime 15.
-  set -- ${stat##*) }
-  echo "$(( ${12} + ${13} )) $hwm" | awk -v t="$TICKS" '{ printf "%.2f %.1f\n", $1 / t, $2 / 1024 }'
-}
+nap_init
 
 # ---- the multi-process run ---------------------------------------------------------------------------
 # One job file per workload: what `train` runs in local mode.
@@ -222,16 +215,16 @@ run_multiprocess() {
   local s_ps="" s_w1="" s_w2="" e_ps="" e_w1="" e_w2="" l_ps="0 0" l_w1="0 0" l_w2="0 0" t0="" t1="" x
   deadline=$((SECONDS + JOB_TIMEOUT))
   while alive "$ps"; do
-    x=$(proc_stats "$ps"); [[ -n $x ]] && l_ps=$x
-    x=$(proc_stats "$w1"); [[ -n $x ]] && l_w1=$x
-    x=$(proc_stats "$w2"); [[ -n $x ]] && l_w2=$x
-    if [[ -z $t0 ]] && grep -q ' started: ' "$dir/ps.log"; then s_ps=$l_ps; s_w1=$l_w1; s_w2=$l_w2; t0=$(date +%s.%N); fi
-    if [[ -n $t0 && -z $t1 ]] && grep -q "^epoch $epochs/$epochs " "$dir/ps.log"; then e_ps=$l_ps; e_w1=$l_w1; e_w2=$l_w2; t1=$(date +%s.%N); fi
+    proc_read "$ps" l_ps
+    proc_read "$w1" l_w1
+    proc_read "$w2" l_w2
+    if [[ -z $t0 ]] && log_has "$dir/ps.log" ' started: '; then s_ps=$l_ps; s_w1=$l_w1; s_w2=$l_w2; t0=$EPOCHREALTIME; fi
+    if [[ -n $t0 && -z $t1 ]] && log_has "$dir/ps.log" "epoch $epochs/$epochs " prefix; then e_ps=$l_ps; e_w1=$l_w1; e_w2=$l_w2; t1=$EPOCHREALTIME; fi
     if (( SECONDS >= deadline )); then echo "#   the job did not finish within ${JOB_TIMEOUT}s" >&2; rc=1; break; fi
-    sleep 0.2
+    nap 0.2
   done
-  x=$(proc_stats "$w1"); [[ -n $x ]] && l_w1=$x
-  x=$(proc_stats "$w2"); [[ -n $x ]] && l_w2=$x
+  proc_read "$w1" l_w1
+  proc_read "$w2" l_w2
   if (( rc == 0 )); then wait "$ps" || rc=$?; fi
   stop_group "$ps"; forget "$ps"
   # The workers try to leave through the seed, which is gone: no point in a long grace period.
@@ -249,7 +242,7 @@ run_multiprocess() {
     return 1
   fi
   $PY - "$summary" "$(dirname "$summary")/metrics.jsonl" "$job" "${t0:-0}" "${t1:-0}" \
-    "${s_ps:-0 0}" "${e_ps:-$l_ps}" "$l_ps" "${s_w1:-0 0}" "${e_w1:-$l_w1}" "$l_w1" "${s_w2:-0 0}" "${e_w2:-$l_w2}" "$l_w2" "${wrc[*]}" "$4" "$(grep -c 'data plane: connected to' "$dir/ps.log" || true)" <<'PYEOF'
+    "${s_ps:-0 0}" "${e_ps:-$l_ps}" "$l_ps" "${s_w1:-0 0}" "${e_w1:-$l_w1}" "$l_w1" "${s_w2:-0 0}" "${e_w2:-$l_w2}" "$l_w2" "${wrc[*]}" "$4" "$(grep -c 'data plane: connected to' "$dir/ps.log" || true)" "$TICKS" <<'PYEOF'
 import json, math, sys
 summary, metrics = json.load(open(sys.argv[1])), [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
 job = json.load(open(sys.argv[3]))
@@ -257,8 +250,8 @@ window = float(sys.argv[5]) - float(sys.argv[4])
 cpu, rss = {}, {}
 for k, name in enumerate(("ps", "worker-1", "worker-2")):
     s, e, last = (sys.argv[6 + 3 * k + i].split() for i in range(3))
-    cpu[name] = round(float(e[0]) - float(s[0]), 2)
-    rss[name] = float(last[1])
+    cpu[name] = round((float(e[0]) - float(s[0])) / float(sys.argv[18]), 2)  # clock ticks -> seconds
+    rss[name] = round(float(last[1]) / 1024, 1)  # kB -> MiB
 seconds = sum(m["seconds"] for m in metrics)
 samples = round(sum(m["samples_per_second"] * m["seconds"] for m in metrics) / max(1, len(metrics)))
 steps = len(metrics) * math.ceil(samples / job["batch_size"])

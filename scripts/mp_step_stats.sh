@@ -12,6 +12,7 @@
 # ROOT=DIR runs the build in another checkout (for before/after); PERF=1 also records `perf record -a -g` over the window.
 set -uo pipefail
 JOB=$(realpath "$1") EPOCHS=$2 TAG=${3:-run}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd) # this checkout's scripts, whichever ROOT runs
 cd "${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 DLL=src/DistTrain.Cli/bin/Release/net10.0/disttrain.dll
 [[ -f $DLL ]] || { echo "mp_step_stats.sh: $DLL missing: dotnet build -c Release src/DistTrain.Cli" >&2; exit 1; }
@@ -31,14 +32,18 @@ for n in w1 w2; do
   DISTTRAIN_STATS_FILE=$D/$n.stats setsid dotnet "$DLL" node --roles worker --host 127.0.0.1 --port 0 --seeds "$seed" >"$D/$n.log" 2>&1 </dev/null &
   PIDS+=("$!")
 done
+# The loop starts no process while the job runs (log_has, nap: scripts/lib/bench-common.sh).
+# shellcheck source=scripts/lib/bench-common.sh
+source "$HERE/lib/bench-common.sh"
+nap_init
 t0="" t1="" perfpid=""
 while kill -0 $ps 2>/dev/null; do
-  if [[ -z $t0 ]] && grep -q ' started: ' "$D/ps.log"; then
-    t0=$(date +%s.%N)
+  if [[ -z $t0 ]] && log_has "$D/ps.log" ' started: '; then
+    t0=$EPOCHREALTIME
     if [[ -n ${PERF:-} ]]; then perf record -F 999 -g -a -o "$D/perf.data" >"$D/perf.log" 2>&1 & perfpid=$!; fi
   fi
-  if [[ -n $t0 && -z $t1 ]] && grep -q "^epoch $EPOCHS/$EPOCHS " "$D/ps.log"; then t1=$(date +%s.%N); [[ -n $perfpid ]] && kill -INT $perfpid; fi
-  sleep 0.1
+  if [[ -n $t0 && -z $t1 ]] && log_has "$D/ps.log" "epoch $EPOCHS/$EPOCHS " prefix; then t1=$EPOCHREALTIME; [[ -n $perfpid ]] && kill -INT $perfpid; fi
+  nap 0.1
 done
 python3 - "$D" "${t0:-0}" "${t1:-0}" "$TAG" <<'PY'
 import glob, json, sys
