@@ -69,6 +69,9 @@ public sealed class WorkTeam : IDisposable
         }
     }
 
+    /// <summary>A team whose pass counter starts at <paramref name="passesBefore"/> (tests: the claim word's 32-bit wrap).</summary>
+    internal WorkTeam(int size, long passesBefore) : this(size) => _generation = passesBefore;
+
     /// <summary>Threads in all, the caller included.</summary>
     public int Size { get; }
 
@@ -185,7 +188,7 @@ public sealed class WorkTeam : IDisposable
         while (true)
         {
             var claims = Volatile.Read(ref _claims);
-            if ((claims >> 32) != (generation & 0xFFFF_FFFF)) return ran; // that pass is over
+            if ((claims >>> 32) != (generation & 0xFFFF_FFFF)) return ran; // that pass is over (unsigned: the pass number fills 32 bits)
             var claim = (int)(claims & 0xFFFF);
             if (claim >= (int)((claims >> 16) & 0xFFFF)) return ran;
             if (Interlocked.CompareExchange(ref _claims, claims + 1, claims) != claims) continue;

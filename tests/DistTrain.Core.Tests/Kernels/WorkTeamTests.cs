@@ -114,6 +114,27 @@ public class WorkTeamTests
         }
     }
 
+    [Theory]
+    [InlineData((1L << 31) - 3)] // the claim word's pass number gets its top bit
+    [InlineData((1L << 32) - 3)] // and wraps to 0
+    public async Task Passes_keep_covering_every_element_once_across_the_pass_counter_wrap(long passesBefore)
+    {
+        using var team = new WorkTeam(2, passesBefore);
+        const int n = 4 * WorkTeam.MinimumRange;
+        for (var round = 0; round < 6; round++)
+        {
+            var hits = new int[n];
+            var second = new int[n];
+            var run = Task.Run(() => team.Run(n, (start, count) =>
+            {
+                for (var i = start; i < start + count; i++) Interlocked.Increment(ref hits[i]);
+                return true;
+            }, (start, count) => { for (var i = start; i < start + count; i++) Interlocked.Increment(ref second[i]); }));
+            Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30))) == run, $"pass {passesBefore + round + 1} did not finish");
+            Assert.True(hits.All(h => h == 1) && second.All(h => h == 1), $"pass {passesBefore + round + 1}: some element was not covered exactly once");
+        }
+    }
+
     [Fact]
     public void The_second_phase_runs_only_when_every_range_passed_the_first()
     {
