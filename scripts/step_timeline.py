@@ -14,7 +14,9 @@ steps are left out as warm-up):
                    deserialize, wake, dispatch)
   compute          worker i: gradient computed
   worker send      worker i: gradient handed to the transport
-  gradient -> ps   worker i handed it over -> the ps actor has it
+  gradient -> ps   worker i handed it over -> the ps actor has it (can be negative: the ps thread the send woke
+                   may run before the worker records its point; read it with the next line)
+  gradient back    worker i's gradient computed -> the ps actor has it (worker send + gradient -> ps)
   wait for last    first shard's gradient at the ps -> the last one's (shards finishing at different times)
   pass             averaging + optimizer (the ps's team)
   next step        pass done -> the next step's RunStep at the ps (StepCompleted, coordinator plans, RunStep)
@@ -101,6 +103,7 @@ def main():
                 "compute": computed - arrived,
                 "worker send": sent - computed,
                 "gradient -> ps": grads[s] - sent,
+                "gradient back": grads[s] - computed,
             }
             for name, d in row.items():
                 phases[name + " (all shards)"].append(ms(d))
@@ -112,8 +115,9 @@ def main():
     if not used:
         sys.exit(f"step_timeline.py: no complete synchronous step after the first {a.skip} in {a.directory}")
     order = ["send params", "params -> worker (last shard)", "compute (last shard)", "worker send (last shard)",
-             "gradient -> ps (last shard)", "pass", "next step", "step", "params -> worker (all shards)",
-             "compute (all shards)", "worker send (all shards)", "gradient -> ps (all shards)", "wait for last"]
+             "gradient -> ps (last shard)", "gradient back (last shard)", "pass", "next step", "step",
+             "params -> worker (all shards)", "compute (all shards)", "worker send (all shards)",
+             "gradient -> ps (all shards)", "gradient back (all shards)", "wait for last"]
     print(f"# {used} steps (versions {versions[a.skip] if len(versions) > a.skip else '?'}..), {len(points)} process(es)")
     print("| phase | median ms | mean ms | p90 ms |")
     print("|---|--:|--:|--:|")
