@@ -125,3 +125,14 @@ public sealed class GatedBlobLoader : IJobDataLoader
         }
     }
 }
+
+/// <summary>Files of this repository, found from the test binaries' folder up to DistTrain.sln.</summary>
+internal static class Repo
+{
+    public static string File(string relative)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (System.IO.File.Exists(Path.Combine(dir.FullName, "DistTrain.sln"))) return Path.Combine(dir.FullName, relative);
+        throw new FileNotFoundException($"no DistTrain.sln above {AppContext.BaseDirectory}");
+    }
+}

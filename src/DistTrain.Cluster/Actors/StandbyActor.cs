@@ -21,6 +21,11 @@ public sealed class StandbyActor : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ReplicaStore _store = new();
     private readonly Dictionary<Address, IActorRef?> _peers = [];
+    // At most one replica in flight per peer, the newest waiting: a fast job offers replicas faster than Akka.Remote delivers them.
+    private readonly ReplicaForwarding<Address> _forwarding = new(AckTimeout);
+
+    /// <summary>How long a forwarded replica may go unacknowledged before the next one is sent anyway.</summary>
+    public static readonly TimeSpan AckTimeout = TimeSpan.FromSeconds(10);
 
     public StandbyActor()
     {
@@ -28,7 +33,14 @@ public sealed class StandbyActor : ReceiveActor, IWithTimers
         Receive<ClearReplica>(c =>
         {
             _store.Clear(c.JobId);
+            _forwarding.DropWaiting(c.JobId);
             if (IsLocal(Sender)) Forward(c);
+        });
+        Receive<ReplicaReceived>(a =>
+        {
+            var from = Sender.Path.Address;
+            if (_forwarding.Acknowledged(from, a.JobId, a.Version, Environment.TickCount64) is { } next && _peers.GetValueOrDefault(from) is { } peer)
+                Wire.Send(Context, peer, next);
         });
         Receive<GetReplica>(_ =>
         {
@@ -37,7 +49,11 @@ public sealed class StandbyActor : ReceiveActor, IWithTimers
         });
         Receive<ClusterEvent.MemberUp>(m => Track(m.Member));
         Receive<ClusterEvent.CurrentClusterState>(s => { foreach (var m in s.Members) if (m.Status == MemberStatus.Up) Track(m); });
-        Receive<ClusterEvent.MemberRemoved>(m => _peers.Remove(m.Member.Address));
+        Receive<ClusterEvent.MemberRemoved>(m =>
+        {
+            _peers.Remove(m.Member.Address);
+            _forwarding.Forget(m.Member.Address);
+        });
         Receive<ActorIdentity>(id =>
         {
             if (id.MessageId is string s && Address.TryParse(s, out var a) && id.Subject is { } peer && _peers.ContainsKey(a))
@@ -97,11 +113,19 @@ public sealed class StandbyActor : ReceiveActor, IWithTimers
             else _log.Info("Standby holds job {0} at version {1} ({2})", r.JobId, r.Version, local ? "local" : "from " + Sender.Path.Address);
         }
         if (local) Forward(r);
+        else Sender.Tell(new ReplicaReceived(r.JobId, r.Version)); // the forwarder may send the next one
     }
 
-    private void Forward(object message)
+    private void Forward(ReplicaSnapshot r)
+    {
+        var now = Environment.TickCount64;
+        foreach (var (address, peer) in _peers)
+            if (peer is not null && _forwarding.Offer(address, r, now) is { } send) Wire.Send(Context, peer, send);
+    }
+
+    private void Forward(ClearReplica c)
     {
         foreach (var (_, peer) in _peers)
-            if (peer is not null) Wire.Send(Context, peer, message);
+            if (peer is not null) Wire.Send(Context, peer, c);
     }
 }

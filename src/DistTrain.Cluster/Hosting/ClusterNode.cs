@@ -106,10 +106,11 @@ public sealed class ClusterNode : IAsyncDisposable
     public static ClusterNode Start(NodeSettings settings, Config baseConfig, IJobDataLoader loader, CoordinatorSettings? coordinatorSettings = null)
     {
         settings.Validate();
+        var traceDirectory = StepTrace.PrepareDirectory(); // DISTTRAIN_STEP_TRACE: refused before anything starts
         var system = ActorSystem.Create(settings.SystemName, NodeConfig(settings, baseConfig));
         ChunkingTransport.Start(system);
         DataPlane.Start(system);
-        StepTrace.Attach(system);
+        StepTrace.Attach(system, traceDirectory);
         var cluster = Akka.Cluster.Cluster.Get(system);
         // A seed with no seed list joins itself and forms the cluster.
         if (settings.SeedList.Count == 0) cluster.Join(cluster.SelfAddress);

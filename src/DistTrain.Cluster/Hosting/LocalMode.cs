@@ -62,8 +62,9 @@ public static class LocalMode
         var threads = parameterServerThreads ?? Math.Min(workers, Environment.ProcessorCount);
         using var team = threads > 1 ? new Core.Kernels.WorkTeam(threads) : null;
         var assist = team is not null && InlineDispatch && (stepAssist ?? StepAssist.Wanted(workers)) ? new StepAssist(team, StepAssist.DefaultBudget) : null;
+        var traceDirectory = StepTrace.PrepareDirectory(); // DISTTRAIN_STEP_TRACE
         using var system = ActorSystem.Create("disttrain-local", Configuration(logLevel));
-        StepTrace.Attach(system);
+        StepTrace.Attach(system, traceDirectory);
         try
         {
             var (_, coordinator) = TrainingTopology.StartServer(system, new CoordinatorSettings(MinimumWorkers: workers), team: team);

@@ -98,16 +98,33 @@ public sealed class StepTrace : IExtension
     public static StepTrace? Of(ActorSystem system) => system.HasExtension<StepTrace>() ? system.GetExtension<StepTrace>() : null;
 
     /// <summary>
-    /// Turns tracing on for <paramref name="system"/> when <paramref name="directory"/> (by default
-    /// <see cref="EnvironmentVariable"/>) names one: the file <c>steps-PID.csv</c> there is written when the
-    /// system terminates. Returns the trace, or null when tracing stays off.
+    /// The directory tracing writes to: <paramref name="directory"/>, or <see cref="EnvironmentVariable"/> when that
+    /// is null; null when tracing is off (neither names one). Creates it, so a directory that cannot be made fails
+    /// here, before a node starts: <see cref="ArgumentException"/> naming the variable and the fix.
     /// </summary>
-    public static StepTrace? Attach(ActorSystem system, string? directory = null, int capacity = DefaultCapacity)
+    public static string? PrepareDirectory(string? directory = null)
     {
         directory ??= Environment.GetEnvironmentVariable(EnvironmentVariable);
         if (string.IsNullOrWhiteSpace(directory)) return null;
-        Directory.CreateDirectory(directory);
-        var path = Path.Combine(directory, $"steps-{Environment.ProcessId}.csv");
+        try
+        {
+            return Directory.CreateDirectory(directory).FullName;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            throw new ArgumentException($"{EnvironmentVariable}={directory}: cannot create the step-trace directory ({e.Message}); name a writable directory or unset {EnvironmentVariable}", e);
+        }
+    }
+
+    /// <summary>
+    /// Turns tracing on for <paramref name="system"/> when <paramref name="directory"/> (from
+    /// <see cref="PrepareDirectory"/>) is not null: the file <c>steps-PID.csv</c> there is written when the system
+    /// terminates. Returns the trace, or null when tracing stays off.
+    /// </summary>
+    public static StepTrace? Attach(ActorSystem system, string? directory, int capacity = DefaultCapacity)
+    {
+        if (string.IsNullOrWhiteSpace(directory)) return null;
+        var path = Path.Combine(PrepareDirectory(directory)!, $"steps-{Environment.ProcessId}.csv");
         var trace = (StepTrace)system.RegisterExtension(new Id(capacity));
         system.RegisterOnTermination(() =>
         {

@@ -26,6 +26,12 @@ public sealed record CaptureReplica(string JobId, CoordinatorReplica Coordinator
 public sealed record ReplicaSnapshot(string JobId, long Version, float[] Parameters, OptimizerState? OptimizerState, CoordinatorReplica Coordinator)
     : IDistTrainMessage;
 
+/// <summary>
+/// A standby on another ps node to the standby that forwarded it a replica: it holds this one, send the next
+/// (at most one replica in flight per peer: <see cref="State.ReplicaForwarding{TPeer}"/>).
+/// </summary>
+public sealed record ReplicaReceived(string JobId, long Version) : IDistTrainMessage;
+
 /// <summary>The job ended (finished or failed): standbys drop its replica so that a later failover does not restart it.</summary>
 public sealed record ClearReplica(string JobId) : IDistTrainMessage;
 

@@ -31,6 +31,17 @@ public class StandbyReplicationTests
         var got = Assert.IsType<ReplicaSnapshot>(answer);
         Deep.Equal(replica, got);
 
+        // A burst far faster than the replicas travel (one every few microseconds): B acknowledges each one it
+        // holds, A keeps one in flight and the newest waiting, and B ends with the last one.
+        for (var v = 31; v <= 400; v++)
+            a.System.ActorSelection("/user/" + StandbyActor.Name).Tell(replica with { Version = v }, ActorRefs.NoSender);
+        for (var i = 0; i < 100 && (answer as ReplicaSnapshot)?.Version != 400; i++)
+        {
+            await Task.Delay(100);
+            answer = await standbyB.Ask<object>(new GetReplica(), TimeSpan.FromSeconds(5));
+        }
+        Assert.Equal(400, Assert.IsType<ReplicaSnapshot>(answer).Version);
+
         a.System.ActorSelection("/user/" + StandbyActor.Name).Tell(new ClearReplica("job-42"), ActorRefs.NoSender);
         for (var i = 0; i < 50 && answer is not NoReplica; i++)
         {

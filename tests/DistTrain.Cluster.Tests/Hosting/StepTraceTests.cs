@@ -25,6 +25,23 @@ public class StepTraceTests
         return rows;
     }
 
+    private const string Python = "/usr/bin/python3";
+
+    private static async Task<(int Code, string Stdout, string Stderr)> RunTimeline(string traceDir)
+    {
+        if (!File.Exists(Python)) Assert.Fail($"{Python} is missing: install Debian's python3 (apt-get install python3)");
+        var psi = new System.Diagnostics.ProcessStartInfo(Python) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Repo.File("scripts/step_timeline.py"));
+        psi.ArgumentList.Add(traceDir);
+        psi.ArgumentList.Add("--skip");
+        psi.ArgumentList.Add("0");
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        var stdout = await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, stdout, await stderr);
+    }
+
     [Fact]
     public void Points_are_written_in_order_with_a_monotonic_clock_and_overflow_is_counted_not_written()
     {
@@ -52,6 +69,26 @@ public class StepTraceTests
         using var system = Akka.Actor.ActorSystem.Create("trace-off", LocalMode.Configuration());
         Assert.Null(StepTrace.Attach(system, directory: " "));
         Assert.Null(StepTrace.Of(system));
+    }
+
+    [Fact]
+    public void A_directory_that_cannot_be_created_is_refused_with_the_variable_and_the_fix()
+    {
+        var dir = Directory.CreateTempSubdirectory("disttrain-test-");
+        try
+        {
+            var file = Path.Combine(dir.FullName, "a-file");
+            File.WriteAllText(file, "not a directory");
+            var e = Assert.Throws<ArgumentException>(() => StepTrace.PrepareDirectory(Path.Combine(file, "trace")));
+            Assert.Contains(StepTrace.EnvironmentVariable, e.Message);
+            Assert.Contains("name a writable directory or unset", e.Message);
+            Assert.Equal(Path.Combine(dir.FullName, "made"), StepTrace.PrepareDirectory(Path.Combine(dir.FullName, "made")));
+            Assert.True(Directory.Exists(Path.Combine(dir.FullName, "made")));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
     [Fact]
@@ -88,6 +125,16 @@ public class StepTraceTests
                 Assert.True(at[(Point.PsPassStart, v, -1)] <= at[(Point.PsPassEnd, v, -1)]);
             }
             Assert.NotNull(done.ParametersSha256);
+
+            // scripts/step_timeline.py reads the same file: every step that has a next one, and a step median
+            // between the shortest and the longest step.
+            var durations = steps.Skip(1).Select(v => (at[(Point.PsStepStart, v, -1)] - at[(Point.PsStepStart, v - 1, -1)]) / 1e6).ToList();
+            var (code, stdout, stderr) = await RunTimeline(traceDir);
+            Assert.True(code == 0, $"step_timeline.py exited {code}: {stderr}");
+            Assert.Contains($"# {durations.Count} steps (versions 0..)", stdout);
+            var stepRow = stdout.Split('\n').Single(l => l.StartsWith("| step |", StringComparison.Ordinal)).Split('|', StringSplitOptions.TrimEntries);
+            var median = double.Parse(stepRow[2], CultureInfo.InvariantCulture);
+            Assert.InRange(median, durations.Min() - 0.001, durations.Max() + 0.001);
         }
         finally
         {

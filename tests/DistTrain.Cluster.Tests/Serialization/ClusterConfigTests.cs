@@ -9,12 +9,7 @@ public class ClusterConfigTests
 {
     private static readonly Dictionary<string, string?> NoEnvironment = [];
 
-    private static string RepoFile(string relative)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "DistTrain.sln"))) return Path.Combine(dir.FullName, relative);
-        throw new FileNotFoundException($"no DistTrain.sln above {AppContext.BaseDirectory}");
-    }
+    private static string RepoFile(string relative) => Repo.File(relative);
 
     [Fact]
     public void The_embedded_base_config_is_the_file_in_cluster_config()

@@ -80,6 +80,7 @@ public static class ProtocolSamples
         new ShardEvaluated("job-42", 8, DataSplit.Test, 0, 3, 1.5, 2, [0, 1, 2], [0, 2, 2], "worker-1"),
         new CaptureReplica("job-42", Replica),
         new ReplicaSnapshot("job-42", 30, [1f, -2f], new OptimizerState(OptimizerKind.Adam, 30, [[0.1f], [0.2f]]), Replica),
+        new ReplicaReceived("job-42", 30),
         new ClearReplica("job-42"),
         new GetReplica(),
         new NoReplica(),
