@@ -66,16 +66,19 @@ public class LocalModeTests
         Assert.Contains(Enumerable.Range(0, expected.Length), i => Math.Abs(init.Parameters[i] - expected[i]) > 1e-2);
     }
 
+    // A blobs classifier (4 inputs, 3 classes) with two ReLU layers: wide enough for the team to split its passes.
+    private static ModelSpec TwoHiddenLayers(int first, int second) => new([4],
+    [
+        new DenseSpec(first), new ActivationSpec(ActivationKind.ReLU),
+        new DenseSpec(second), new ActivationSpec(ActivationKind.ReLU),
+        new DenseSpec(3, Initializer.Glorot),
+    ]);
+
     [Fact]
     public async Task A_parameter_server_on_several_threads_steps_to_the_same_bits_as_on_one()
     {
         // 68,611 parameters: enough for the parameter server's team to split its passes into two or three ranges.
-        var wide = new ModelSpec([4],
-        [
-            new DenseSpec(512), new ActivationSpec(ActivationKind.ReLU),
-            new DenseSpec(128), new ActivationSpec(ActivationKind.ReLU),
-            new DenseSpec(3, Initializer.Glorot),
-        ]);
+        var wide = TwoHiddenLayers(512, 128);
         var job = TestJobs.Blobs(epochs: 2, batch: 50) with { Model = wide, JobId = "wide" };
         Assert.True(Core.Kernels.WorkTeam.RangeCount(new Model(wide).ParameterCount, 2) >= 2, "the model must be wide enough to split");
         var one = await TrainLocal(job, workers: 2, parameterServerThreads: 1);
@@ -93,12 +96,7 @@ public class LocalModeTests
     {
         // The same wiring as LocalMode.RunAsync, with the team in hand to see who ran its ranges.
         // 268,803 parameters: eight ranges per pass, so the waiting worker finds some left when it joins.
-        var wider = new ModelSpec([4],
-        [
-            new DenseSpec(1024), new ActivationSpec(ActivationKind.ReLU),
-            new DenseSpec(256), new ActivationSpec(ActivationKind.ReLU),
-            new DenseSpec(3, Initializer.Glorot),
-        ]);
+        var wider = TwoHiddenLayers(1024, 256);
         Assert.Equal(8, Core.Kernels.WorkTeam.RangeCount(new Model(wider).ParameterCount, 2));
         var job = TestJobs.Blobs(epochs: 2, batch: 50) with { Model = wider, JobId = "assist" };
         var without = await TrainLocal(job, workers: 2, parameterServerThreads: 2, stepAssist: false);
