@@ -35,6 +35,8 @@ public class ClusterConfigTests
         Assert.True(c.GetBoolean("akka.cluster.split-brain-resolver.keep-oldest.down-if-alone"));
         Assert.Equal(TimeSpan.FromSeconds(5), c.GetTimeSpan("akka.cluster.split-brain-resolver.stable-after"));
         Assert.Equal(1, c.GetInt("akka.cluster.min-nr-of-members"));
+        // Fewer scheduler wake-ups on nodes whose cores train (base.conf, docs/benchmarks.md session 6); Akka's default is 10 ms.
+        Assert.Equal(TimeSpan.FromMilliseconds(50), c.GetTimeSpan("akka.scheduler.tick-duration"));
         Assert.True(c.GetBoolean("akka.actor.serialization-settings.hyperion.disallow-unsafe-type"));
         Assert.Equal(new ChunkingSettings(MaxChunkBytes: null, MaxTransferBytes: 512 << 20, MaxPendingBytes: 1L << 30),
             ChunkingSettings.FromConfig(c));
