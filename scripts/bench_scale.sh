@@ -16,6 +16,10 @@
 # 1 OpenBLAS thread). Each namespace's link is shaped in both directions: tbf on the namespace's eth0 (what it
 # sends) and on the bridge-side veth (what it receives), so every node sits behind a RATE port of a switch.
 # The job is the W2 MLP of `DistTrain.Benchmarks train --job-json` (global batch 128 split over the workers).
+# Every node runs with DISTTRAIN_SHARED_MEMORY=off: network namespaces share this machine's /dev/shm, so the data
+# plane would otherwise move the payloads through shared-memory rings beside the shaped links (as it should between
+# two processes on one real host), and only the frame heads would cross them. A run that still used a ring is
+# marked in the table.
 #
 # Prints one table row per (workers, rate) with samples/s and the test accuracy from the ps node's summary.json
 # for each communication configuration side by side. Everything it creates (namespaces, bridge, processes, an iptables FORWARD rule
@@ -144,7 +148,7 @@ run_one() {  # WORKERS RATE CONFIG -> one JSON line on $RAW, or a null result
   shape 0 dps-ps "$rate"
   for ((i = 1; i <= n; i++)); do shape "$i" "dps-w$i" "$rate"; done
   seed="akka.tcp://disttrain@10.79.0.10:4053"
-  ip netns exec dps-ps env DISTTRAIN_BLAS_THREADS=1 OPENBLAS_NUM_THREADS=1 dotnet "$DLL" node --roles seed,ps --host 10.79.0.10 --port 4053 \
+  ip netns exec dps-ps env DISTTRAIN_BLAS_THREADS=1 OPENBLAS_NUM_THREADS=1 DISTTRAIN_SHARED_MEMORY=off dotnet "$DLL" node --roles seed,ps --host 10.79.0.10 --port 4053 \
     --seeds "$seed" --min-workers "$n" --job "$WORK/job-$config.json" --out "$dir/out" --log-level INFO >"$dir/ps.log" 2>&1 &
   ps=$!; PIDS+=("$ps")
   deadline=$((SECONDS + 90))
@@ -153,7 +157,7 @@ run_one() {  # WORKERS RATE CONFIG -> one JSON line on $RAW, or a null result
     sleep 0.2
   done
   for ((i = 1; i <= n; i++)); do
-    ip netns exec "dps-w$i" env DISTTRAIN_BLAS_THREADS=1 OPENBLAS_NUM_THREADS=1 dotnet "$DLL" node --roles worker \
+    ip netns exec "dps-w$i" env DISTTRAIN_BLAS_THREADS=1 OPENBLAS_NUM_THREADS=1 DISTTRAIN_SHARED_MEMORY=off dotnet "$DLL" node --roles worker \
       --host "10.79.0.$((20 + i))" --port 4053 --seeds "$seed" >"$dir/worker-$i.log" 2>&1 &
     pids+=($!); PIDS+=($!)
     # One at a time: eight .NET processes starting (JIT) at once on 2 busy cores delayed heartbeats past the
@@ -177,9 +181,12 @@ run_one() {  # WORKERS RATE CONFIG -> one JSON line on $RAW, or a null result
     printf '{"workers": %d, "rate": "%s", "config": "%s", "result": null}\n' "$n" "$rate" "$config" >>"$RAW"
     return 0
   fi
-  local connected
+  local connected rings
   connected=$(grep -c 'data plane: connected to' "$dir/ps.log" || true)
-  printf '{"workers": %d, "rate": "%s", "config": "%s", "data_plane_connections_from_ps": %d, "result": %s}\n' "$n" "$rate" "$config" "$connected" "$(tr -d '\n' <"$summary")" >>"$RAW"
+  # Must stay 0: a payload through a shared-memory ring would bypass the shaped link.
+  rings=$(grep 'data plane: connected to' "$dir/ps.log" | grep -c 'shared-memory ring' || true)
+  printf '{"workers": %d, "rate": "%s", "config": "%s", "data_plane_connections_from_ps": %d, "shared_memory_rings_from_ps": %d, "result": %s}\n' \
+    "$n" "$rate" "$config" "$connected" "$rings" "$(tr -d '\n' <"$summary")" >>"$RAW"
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -214,7 +221,8 @@ for k in keys:
     for c in configs:
         r = next((x for x in rows if (x["workers"], x["rate"]) == k and x.get("config") == c), None)
         res = r["result"] if r else None
-        cells.append(f"{res['samples_per_second']:,.0f}" if res else ("failed" if r else "not run"))
+        ring = " (shared-memory ring: link bypassed)" if r and r.get("shared_memory_rings_from_ps") else ""
+        cells.append(f"{res['samples_per_second']:,.0f}{ring}" if res else ("failed" if r else "not run"))
         cells.append(f"{res['test_accuracy']:.4f}" if res else ("failed" if r else "not run"))
     lines.append(f"| {k[0]} | {k[1]} | " + " | ".join(cells) + " |")
 lines += ["", "Raw results:", "", "```"] + [json.dumps(r) for r in rows] + ["```"]
