@@ -119,6 +119,7 @@ public sealed partial class CoordinatorActor : ReceiveActor
 
     private void OnRegister(RegisterWorker r)
     {
+        r.Worker.Tell(new WorkerRegistered(r.WorkerId));
         var outcome = _workers.Register(r.WorkerId, r.Worker);
         if (outcome == RegistrationOutcome.Known) return;
         Context.Watch(r.Worker);

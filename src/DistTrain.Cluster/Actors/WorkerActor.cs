@@ -30,6 +30,11 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
     private float[]? _loaded; // the parameters of the last message loaded: in use until the next message's replace them
     private readonly Hosting.StepAssist? _assist; // local mode: lend this thread to the step's pass after sending
     private static readonly TimeSpan PreconnectWait = TimeSpan.FromSeconds(2);
+    private bool _registered; // a coordinator answered an announcement
+    private int _unanswered; // announcements since the start without any answer
+
+    /// <summary>A cluster worker warns after this many unanswered announcements (30 s at the default 3 s interval), then as often again.</summary>
+    public const int UnansweredAnnouncementsBeforeWarning = 10;
 
     public WorkerActor(string workerId, IJobDataLoader loader, IActorRef coordinator, TimeSpan? announceEvery = null, Hosting.StepAssist? assist = null)
     {
@@ -38,7 +43,20 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         _loader = loader;
         _coordinator = coordinator;
         _announceEvery = announceEvery;
-        Receive<Announce>(_ => _coordinator.Tell(new RegisterWorker(_workerId, Self)));
+        Receive<Announce>(_ =>
+        {
+            _coordinator.Tell(new RegisterWorker(_workerId, Self));
+            if (_registered || ++_unanswered % UnansweredAnnouncementsBeforeWarning != 0) return;
+            _log.Warning("Worker {0}: no coordinator has answered its announcements for {1:0.#} s. Check that a node with the ps role " +
+                "is up in this cluster (--roles ps / DISTTRAIN_ROLES) and that this node's seeds (--seeds / DISTTRAIN_SEEDS) are that cluster's.",
+                _workerId, (_unanswered * _announceEvery!.Value).TotalSeconds);
+        });
+        Receive<WorkerRegistered>(_ =>
+        {
+            if (_registered) return;
+            _registered = true;
+            _log.Info("Worker {0} registered with the coordinator {1}", _workerId, Sender.Path);
+        });
         Receive<PrepareJob>(Prepare);
         Receive<ComputeGradients>(Compute);
         Receive<EvaluateShard>(Evaluate);

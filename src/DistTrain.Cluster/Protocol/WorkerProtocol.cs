@@ -9,6 +9,12 @@ namespace DistTrain.Cluster.Protocol;
 /// <summary>A worker announces itself to the coordinator (on start and on every coordinator change).</summary>
 public sealed record RegisterWorker(string WorkerId, IActorRef Worker) : IDistTrainMessage;
 
+/// <summary>
+/// The coordinator's answer to every <see cref="RegisterWorker"/>: a cluster worker that gets none for a while
+/// says so in its log (no ps node in its cluster, or seeds that point elsewhere).
+/// </summary>
+public sealed record WorkerRegistered(string WorkerId) : IDistTrainMessage;
+
 /// <summary>The coordinator asks a registered worker to load the job's data and build its model replica.</summary>
 public sealed record PrepareJob(TrainingJob Job) : IDistTrainMessage;
 

@@ -26,6 +26,16 @@ public class CoordinatorActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Coordinator_answers_every_announcement_of_a_worker()
+    {
+        var (_, coordinator) = TrainingTopology.StartServer(Sys, new CoordinatorSettings(MinimumWorkers: 1));
+        coordinator.Tell(new RegisterWorker("w-a", TestActor));
+        ExpectMsg<WorkerRegistered>(r => Assert.Equal("w-a", r.WorkerId));
+        coordinator.Tell(new RegisterWorker("w-a", TestActor)); // a known worker's re-announcement is answered too
+        ExpectMsg<WorkerRegistered>(r => Assert.Equal("w-a", r.WorkerId));
+    }
+
+    [Fact]
     public async Task Coordinator_aggregates_loss_across_workers_and_runs_the_configured_epochs()
     {
         var (_, coordinator) = TrainingTopology.StartServer(Sys, new CoordinatorSettings(MinimumWorkers: 2));

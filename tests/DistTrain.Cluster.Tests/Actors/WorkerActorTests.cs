@@ -50,6 +50,32 @@ public class WorkerActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void A_cluster_worker_that_no_coordinator_answers_says_what_to_check()
+    {
+        var coordinator = CreateTestProbe(); // never answers
+        var every = TimeSpan.FromMilliseconds(30);
+        EventFilter.Warning(contains: "no coordinator has answered its announcements").ExpectOne(TimeSpan.FromSeconds(10), () =>
+            Sys.ActorOf(WorkerActor.Props("w-lonely", new BlobLoader(), coordinator.Ref, announceEvery: every)));
+        // It keeps announcing: a coordinator that comes up later still finds it.
+        coordinator.ReceiveN(3, TimeSpan.FromSeconds(5)).ToList().ForEach(m => Assert.IsType<RegisterWorker>(m));
+    }
+
+    [Fact]
+    public void A_cluster_worker_that_a_coordinator_answered_does_not_warn()
+    {
+        var coordinator = CreateTestProbe();
+        var every = TimeSpan.FromMilliseconds(30);
+        EventFilter.Warning(contains: "no coordinator has answered").Expect(0, TimeSpan.FromSeconds(10), () =>
+        {
+            var worker = Sys.ActorOf(WorkerActor.Props("w-known", new BlobLoader(), coordinator.Ref, announceEvery: every));
+            coordinator.ExpectMsg<RegisterWorker>();
+            worker.Tell(new WorkerRegistered("w-known"), coordinator.Ref);
+            // Twice the announcements after which an unanswered worker warns.
+            coordinator.ReceiveN(2 * WorkerActor.UnansweredAnnouncementsBeforeWarning, TimeSpan.FromSeconds(5));
+        });
+    }
+
+    [Fact]
     public void Worker_that_cannot_load_its_data_reports_why_instead_of_crashing()
     {
         var coordinator = CreateTestProbe();

@@ -72,6 +72,7 @@ public static class ProtocolSamples
         new WorkerJoined("job-42", "worker-1", 2),
         new WorkerLeft("job-42", "worker-1", 1, "unreachable"),
         new RegisterWorker("worker-1", worker),
+        new WorkerRegistered("worker-1"),
         new PrepareJob(Job),
         new JobPrepared("job-42", "worker-1", "abc123", 240, 60, 60, "fp", ["a", "b"], new Normalization([1f], [2f])),
         new JobPreparationFailed("job-42", "worker-1", "missing file"),
