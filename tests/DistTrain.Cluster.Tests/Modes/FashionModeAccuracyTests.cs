@@ -17,7 +17,7 @@ public sealed class FashionMnistFactAttribute : TheoryAttribute
 /// <summary>
 /// W2 (the fashion-mlp preset: 784-256-128-10, batch 128, Adam 1e-3) on the first 20,000 training
 /// images for two epochs, 2 workers in local mode: every communication mode trains, to about the accuracy
-/// of synchronous training (async/ssp: within 10 points). The full 3-epoch comparison is scripts/bench_modes.sh.
+/// of synchronous training (within 3 points). The full 3-epoch comparison is scripts/bench_modes.sh.
 /// </summary>
 public class FashionModeAccuracyTests(ITestOutputHelper output)
 {
@@ -60,11 +60,12 @@ public class FashionModeAccuracyTests(ITestOutputHelper output)
         var accuracy = await Run(comm);
         output.WriteLine($"{comm.Describe()}: test accuracy {accuracy:0.0000}, sync {sync:0.0000}");
         Assert.True(sync >= 0.75, $"sync reached only {sync:0.0000}");
-        // Applying gradients computed at older parameters costs accuracy early in training, and async/ssp
-        // depend on arrival order, so their result varies from run to run. One epoch of 10,000 images once
-        // gave ssp 0.70 vs sync 0.81 (CI-red at a 10-point slack); two epochs of 20,000 measured 0.79-0.83
-        // vs 0.838 over 3 runs each. The others are deterministic and stay within 3 points.
-        var slack = comm.AppliesOnArrival ? 0.10 : 0.03;
+        // async/ssp depend on arrival order, so their result varies from run to run. Before staleness
+        // compensation they needed a 10-point slack (one epoch of 10,000 images once gave ssp 0.70 vs sync
+        // 0.81); with lookahead (the default) three runs of each measured async 0.8314 / 0.8376 / 0.8319 and
+        // ssp 0.8283 / 0.8307 / 0.8325 against sync 0.8380: within 1 point. The others are deterministic
+        // (local SGD 0.8354, fp16 0.8357). 3 points for every mode.
+        const double slack = 0.03;
         Assert.True(accuracy >= sync - slack, $"{comm.Describe()}: test accuracy {accuracy:0.0000} vs sync {sync:0.0000}");
     }
 }
