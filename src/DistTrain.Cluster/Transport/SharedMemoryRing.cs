@@ -81,9 +81,25 @@ public sealed unsafe class SharedMemoryRing : IDisposable
         if (capacity is < MinCapacity or > MaxCapacity)
             throw new ArgumentOutOfRangeException(nameof(capacity), $"a shared-memory ring holds {MinCapacity}-{MaxCapacity} bytes, not {capacity}");
         var path = System.IO.Path.Combine(directory, $"{FilePrefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite | FileShare.Delete };
+        // The whole file is allocated now (fallocate): a sparse file in a tmpfs too small for it (a container's 64 MiB
+        // /dev/shm shared by several nodes) maps fine, and the first write past the free space kills the process with
+        // SIGBUS. Allocated up front, it fails here with an IOException instead, and the connection stays plain TCP.
+        var options = new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite | FileShare.Delete,
+            PreallocationSize = HeaderBytes + (long)capacity,
+        };
         if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // tensors stay the user's
-        var fs = new FileStream(path, options);
+        FileStream fs;
+        try
+        {
+            fs = new FileStream(path, options);
+        }
+        catch (IOException)
+        {
+            TryDelete(path);
+            throw;
+        }
         try
         {
             fs.SetLength(HeaderBytes + (long)capacity);

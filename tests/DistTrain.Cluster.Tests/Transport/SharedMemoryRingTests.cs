@@ -330,6 +330,39 @@ public sealed class SharedMemoryRingTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal((0, 1000), (a, b));
     }
 
+    [RootFact]
+    public void A_ring_its_directory_cannot_hold_is_refused_when_created_not_with_a_SIGBUS_at_a_later_write()
+    {
+        // A tmpfs smaller than the ring, as /dev/shm is in a container (Docker's default is 64 MiB) running several nodes.
+        var mount = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"disttrain-tmpfs-{Guid.NewGuid():N}")).FullName;
+        Sh("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mount);
+        try
+        {
+            // A sparse 4 MiB file would be created and mapped, and the first write past 1 MiB would kill the process.
+            Assert.ThrowsAny<IOException>(() => SharedMemoryRing.Create(mount, 4 << 20, out _));
+            Assert.Empty(Directory.GetFiles(mount)); // nothing left behind
+            // One that fits is created and takes its largest payload.
+            using var ring = SharedMemoryRing.Create(mount, 256 << 10, out _);
+            Assert.True(ring.TryWrite(new byte[ring.MaxPayload], TimeSpan.Zero, out _, out _));
+        }
+        finally
+        {
+            // Lazy: a ring a failed assertion left mapped must not hide that failure behind "target is busy".
+            Sh("umount", "-l", mount);
+            Directory.Delete(mount, recursive: true);
+        }
+    }
+
+    private static void Sh(string file, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)} exited {p.ExitCode}: {err}");
+    }
+
     [Fact]
     public void A_preamble_with_an_offer_round_trips_and_an_old_version_is_refused_by_version()
     {
@@ -344,5 +377,14 @@ public sealed class SharedMemoryRingTests : Akka.TestKit.Xunit2.TestKit
         b[4] = 1; // what a build before the ring writes
         var e = Assert.Throws<System.Runtime.Serialization.SerializationException>(() => DataPlaneFrame.ReadPreamble(new MemoryStream(b)));
         Assert.Contains("expected version 2", e.Message);
+    }
+}
+
+/// <summary>Skipped, with the reason, unless the tests run as root (they mount a small tmpfs).</summary>
+public sealed class RootFactAttribute : FactAttribute
+{
+    public RootFactAttribute()
+    {
+        if (!OperatingSystem.IsLinux() || Environment.UserName != "root") Skip = "needs root on Linux: mounts a small tmpfs";
     }
 }
