@@ -64,14 +64,14 @@ public class WorkerActorTests : Akka.TestKit.Xunit2.TestKit
     public void A_cluster_worker_that_a_coordinator_answered_does_not_warn()
     {
         var coordinator = CreateTestProbe();
-        var every = TimeSpan.FromMilliseconds(100);
-        EventFilter.Warning(contains: "no coordinator has answered").Expect(0, TimeSpan.FromSeconds(20), () =>
+        var every = TimeSpan.FromMilliseconds(30);
+        EventFilter.Warning(contains: "no coordinator has answered").Expect(0, TimeSpan.FromSeconds(2), () =>
         {
             var worker = Sys.ActorOf(WorkerActor.Props("w-known", new BlobLoader(), coordinator.Ref, announceEvery: every));
             worker.Tell(new WorkerRegistered("w-known"), coordinator.Ref); // queued before the first timed announcement
             coordinator.ExpectMsg<RegisterWorker>();
             // Twice the announcements after which an unanswered worker warns.
-            coordinator.ReceiveN(2 * WorkerActor.UnansweredAnnouncementsBeforeWarning, TimeSpan.FromSeconds(15));
+            coordinator.ReceiveN(2 * WorkerActor.UnansweredAnnouncementsBeforeWarning, TimeSpan.FromSeconds(10));
         });
     }
 
