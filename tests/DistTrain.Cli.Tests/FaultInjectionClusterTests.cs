@@ -62,7 +62,9 @@ public sealed class FaultInjectionClusterTests(ITestOutputHelper output) : IDisp
     [Fact]
     public async Task A_worker_killed_with_sigkill_mid_epoch_costs_no_sample_and_no_accuracy()
     {
-        var job = Presets.Get("penguins", seed: 11) with { Epochs = 40, JobId = "kill-worker" };
+        // Long enough to be still training when the kill comes: 40 epochs (600 steps) once all finished, and were
+        // printed, within a second, before the test had seen "epoch 3/" (CI, session 6).
+        var job = Presets.Get("penguins", seed: 11) with { Epochs = 300, JobId = "kill-worker" };
         var port = NodeProcesses.FreePort();
         var seed = $"akka.tcp://disttrain@127.0.0.1:{port}";
         var outRoot = _tmp.File("out");
