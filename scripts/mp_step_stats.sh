@@ -10,6 +10,8 @@
 #   tests/DistTrain.Benchmarks/bin/Release/net10.0/DistTrain.Benchmarks train --workload mlp --epochs 1 --job-json >/tmp/w2.json
 #   tests/DistTrain.Benchmarks/bin/Release/net10.0/DistTrain.Benchmarks train --workload mlp --epochs 1 --limit 2000 --batch 2 --job-json >/tmp/w2-b2.json
 # ROOT=DIR runs the build in another checkout (for before/after); PERF=1 also records `perf record -a -g` over the window.
+# CONFIG=FILE adds `--config FILE` (HOCON over base.conf) to every node; WORKER_WRAP="CMD ..." runs each worker node
+# under that command (e.g. "nice -n 5", "taskset -c 1"). docs/benchmarks.md, session 6, used both.
 set -uo pipefail
 JOB=$(realpath "$1") EPOCHS=$2 TAG=${3:-run}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd) # this checkout's scripts, whichever ROOT runs
@@ -24,12 +26,12 @@ cleanup() { for p in ${PIDS[@]+"${PIDS[@]}"}; do kill -TERM -- "-$p" 2>/dev/null
 trap cleanup EXIT
 port=$((20000 + RANDOM % 20000))
 seed="akka.tcp://disttrain@127.0.0.1:$port"
-DISTTRAIN_STATS_FILE=$D/ps.stats setsid dotnet "$DLL" node --roles seed,ps --host 127.0.0.1 --port $port --seeds "$seed" --min-workers 2 \
+DISTTRAIN_STATS_FILE=$D/ps.stats setsid dotnet "$DLL" node ${CONFIG:+--config "$(realpath "$CONFIG")"} --roles seed,ps --host 127.0.0.1 --port $port --seeds "$seed" --min-workers 2 \
   --job "$JOB" --out "$D/out" --log-level INFO >"$D/ps.log" 2>&1 </dev/null &
 ps=$!; PIDS+=("$ps")
 until grep -q 'node up: ' "$D/ps.log" 2>/dev/null; do sleep 0.1; kill -0 $ps 2>/dev/null || { echo "ps node died:"; tail "$D/ps.log"; exit 1; }; done
 for n in w1 w2; do
-  DISTTRAIN_STATS_FILE=$D/$n.stats setsid dotnet "$DLL" node --roles worker --host 127.0.0.1 --port 0 --seeds "$seed" >"$D/$n.log" 2>&1 </dev/null &
+  DISTTRAIN_STATS_FILE=$D/$n.stats setsid ${WORKER_WRAP:-} dotnet "$DLL" node ${CONFIG:+--config "$(realpath "$CONFIG")"} --roles worker --host 127.0.0.1 --port 0 --seeds "$seed" >"$D/$n.log" 2>&1 </dev/null &
   PIDS+=("$!")
 done
 # The loop starts no process while the job runs (log_has, nap: scripts/lib/bench-common.sh).
