@@ -136,3 +136,18 @@ internal static class Repo
         throw new FileNotFoundException($"no DistTrain.sln above {AppContext.BaseDirectory}");
     }
 }
+
+/// <summary>Runs a program to its end: its exit code and everything it wrote.</summary>
+internal static class Command
+{
+    public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(string file, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        var stdout = await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, stdout, await stderr);
+    }
+}

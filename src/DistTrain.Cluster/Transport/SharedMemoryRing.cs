@@ -102,7 +102,7 @@ public sealed unsafe class SharedMemoryRing : IDisposable
         }
         try
         {
-            fs.SetLength(HeaderBytes + (long)capacity);
+            fs.SetLength(HeaderBytes + (long)capacity); // a file system without fallocate ignores PreallocationSize
             var file = MemoryMappedFile.CreateFromFile(fs, null, 0, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: false);
             var view = file.CreateViewAccessor(0, HeaderBytes + (long)capacity, MemoryMappedFileAccess.ReadWrite);
             var ring = new SharedMemoryRing(file, view, capacity, path);

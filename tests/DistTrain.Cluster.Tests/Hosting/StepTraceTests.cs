@@ -27,19 +27,10 @@ public class StepTraceTests
 
     private const string Python = "/usr/bin/python3";
 
-    private static async Task<(int Code, string Stdout, string Stderr)> RunTimeline(string traceDir)
+    private static Task<(int Code, string Stdout, string Stderr)> RunTimeline(string traceDir)
     {
         if (!File.Exists(Python)) Assert.Fail($"{Python} is missing: install Debian's python3 (apt-get install python3)");
-        var psi = new System.Diagnostics.ProcessStartInfo(Python) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Repo.File("scripts/step_timeline.py"));
-        psi.ArgumentList.Add(traceDir);
-        psi.ArgumentList.Add("--skip");
-        psi.ArgumentList.Add("0");
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        var stdout = await p.StandardOutput.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return (p.ExitCode, stdout, await stderr);
+        return Command.RunAsync(Python, Repo.File("scripts/step_timeline.py"), traceDir, "--skip", "0");
     }
 
     [Fact]

@@ -355,12 +355,8 @@ public sealed class SharedMemoryRingTests : Akka.TestKit.Xunit2.TestKit
 
     private static void Sh(string file, params string[] args)
     {
-        var psi = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        var err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)} exited {p.ExitCode}: {err}");
+        var (code, _, stderr) = Command.RunAsync(file, args).GetAwaiter().GetResult();
+        Assert.True(code == 0, $"{file} {string.Join(' ', args)} exited {code}: {stderr}");
     }
 
     [Fact]
