@@ -92,8 +92,8 @@ public static class InspectCommands
         var cl = CommandLine.Parse("predict", rest, ["checkpoint", "csv", "idx", "index", "count", "resnet-model"], ["help"]);
         if (cl.Has("help")) { stdout.WriteLine(PredictUsage); return 0; }
         var (ck, path) = ReadCheckpoint(cl);
-        var model = BuildModel(ck, path);
-        var classes = ck.Metadata.ClassNames;
+        var predictor = new Predictor(ck, $"checkpoint {path}");
+        var model = predictor.Model;
         var inputSize = model.InputShape.Size;
         var rows = new List<(string Label, float[] X)>();
         foreach (var v in values) rows.Add((v, ParseRow(v, inputSize, "--values")));
@@ -125,24 +125,13 @@ public static class InspectCommands
         if (images.Count > 0) rows.AddRange(ImageRows(images, ck, path, model, cl.String("resnet-model")));
         if (rows.Count == 0) throw new UsageException("nothing to predict: give --values, --csv, --idx or --image");
 
-        var norm = ck.Metadata.Normalization;
-        if (norm is not null)
-        {
-            if (norm.Mean.Length != inputSize) throw new FormatException($"checkpoint {path}: normalization has {norm.Mean.Length} features but the model takes {inputSize}");
-            foreach (var (_, x) in rows)
-                for (var j = 0; j < inputSize; j++) x[j] = (x[j] - norm.Mean[j]) / norm.Std[j];
-        }
-        var loss = Loss.Create(ck.Metadata.Loss);
-        var k2 = model.OutputShape.Size;
-        var probs = new float[k2];
-        var names = string.Join(", ", classes.Select(c => $"P({c})"));
+        // The predictor standardises the raw values as training did (the checkpoint's normalization, if any).
+        var names = string.Join(", ", predictor.ClassNames.Select(c => $"P({c})"));
         foreach (var (label, x) in rows)
         {
-            var output = model.Forward(x, BatchContext.Inference(1));
-            loss.ToProbabilities(output, probs, 1, k2);
-            var best = Loss.ArgMax(probs);
-            var p = string.Join(", ", probs.Select(v => v.ToString("0.0000", CultureInfo.InvariantCulture)));
-            stdout.WriteLine($"{label}: y = [{names}] = [{p}] -> {classes[best]}");
+            var prediction = predictor.Predict(x);
+            var p = string.Join(", ", prediction.Probabilities.Select(v => v.ToString("0.0000", CultureInfo.InvariantCulture)));
+            stdout.WriteLine($"{label}: y = [{names}] = [{p}] -> {prediction.ClassName}");
         }
         return 0;
     }

@@ -37,13 +37,23 @@ public sealed class PresetDataLoader : IJobDataLoader
         };
     }
 
-    private static JobData Tabular(CsvDataset csv, TrainingJob job)
+    /// <summary>
+    /// A table as the csv and penguins presets use it: the job's seeded stratified split, then (when
+    /// <paramref name="standardize"/>) features standardised with the training split's mean and std, which the
+    /// checkpoint records so prediction applies them too.
+    /// </summary>
+    internal static JobData Tabular(CsvDataset csv, TrainingJob job, bool standardize = true)
     {
         var split = Splits.Stratified(csv, job.TrainFraction, job.ValidationFraction, job.Seed);
-        var standardizer = Standardizer.Fit(csv, split.Train);
-        var standardized = standardizer.Apply(csv);
-        var (train, val, test) = Splits.Views(standardized, split);
-        var norm = new Normalization(standardizer.Mean, standardizer.Std);
+        Normalization? norm = null;
+        IDataset data = csv;
+        if (standardize)
+        {
+            var standardizer = Standardizer.Fit(csv, split.Train);
+            data = standardizer.Apply(csv);
+            norm = new Normalization(standardizer.Mean, standardizer.Std);
+        }
+        var (train, val, test) = Splits.Views(data, split);
         return Finish(Limit(train, job.Data.Limit), val, test, csv.ClassNames, norm);
     }
 
@@ -81,7 +91,7 @@ public sealed class PresetDataLoader : IJobDataLoader
     /// <summary>Flip, mirror, skew and shift, each with a probability: the course notes' augmentation.</summary>
     public static Augmentation DefaultAugmentation { get; } = new(horizontalFlip: 0.5f, verticalMirror: 0.1f, skew: 0.1f, skewProbability: 0.3f, shift: 2, shiftProbability: 0.3f);
 
-    private static IDataset Limit(IDataset data, int? limit)
+    internal static IDataset Limit(IDataset data, int? limit)
     {
         if (limit is not { } n || n >= data.Count) return data;
         if (n < 1) throw new ArgumentException($"limit must be >= 1 (got {n})");
@@ -90,6 +100,6 @@ public sealed class PresetDataLoader : IJobDataLoader
         return new DatasetView(data, ids);
     }
 
-    private static JobData Finish(IDataset train, IDataset val, IDataset test, IReadOnlyList<string> classes, Normalization? norm) =>
+    internal static JobData Finish(IDataset train, IDataset val, IDataset test, IReadOnlyList<string> classes, Normalization? norm) =>
         new(train, val, test, classes, norm, JobData.ComputeFingerprint(train, val, test));
 }
