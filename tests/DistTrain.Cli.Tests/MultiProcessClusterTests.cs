@@ -58,8 +58,8 @@ public sealed class MultiProcessClusterTests : IDisposable
 
         var (ps, psLog) = StartNode("--roles", "seed,ps", "--port", port.ToString(), "--seeds", seed, "--min-workers", "2",
             "--job", jobFile, "--out", outRoot, "--log-level", "INFO");
-        var (_, w1Log) = StartNode("--roles", "worker", "--port", "0", "--seeds", seed);
-        var (_, w2Log) = StartNode("--roles", "worker", "--port", "0", "--seeds", seed);
+        var (_, w1Log) = StartNode("--roles", "worker", "--port", "0", "--seeds", seed, "--log-level", "INFO");
+        var (_, w2Log) = StartNode("--roles", "worker", "--port", "0", "--seeds", seed, "--log-level", "INFO");
 
         var exited = await Task.Run(() => ps.WaitForExit(TimeSpan.FromSeconds(150)));
         string log;
@@ -86,6 +86,23 @@ public sealed class MultiProcessClusterTests : IDisposable
         var local = await LocalMode.RunAsync(job, 2, new PresetDataLoader());
         Assert.Equal(local.ParametersSha256, summary.GetProperty("parameters_sha256").GetString());
         Assert.Equal(local.TestAccuracy, summary.GetProperty("test_accuracy").GetDouble(), 12);
+
+        // The ps node left the cluster when its job was done: the workers close their data-plane connection to it
+        // as a normal event, without the warning kept for a node that was lost.
+        foreach (var workerLog in new[] { w1Log, w2Log })
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            string text;
+            while (!(text = Text(workerLog)).Contains("data plane: closed the connection", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+                await Task.Delay(100);
+            Assert.Contains("(the member left the cluster)", text);
+            Assert.DoesNotContain("data plane: dropped the connection", text);
+        }
+    }
+
+    private static string Text(StringBuilder log)
+    {
+        lock (log) return log.ToString();
     }
 
     public void Dispose()

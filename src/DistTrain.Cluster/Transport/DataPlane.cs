@@ -327,7 +327,9 @@ public sealed class DataPlane : IExtension, IDisposable
     /// the same host and port (a worker healed after a partition) is a new incarnation with a new data-plane
     /// port, and a frame written into the old connection would be lost without an error.
     /// </summary>
-    public void Forget(Address address, string why)
+    /// <param name="graceful">The member left the cluster on purpose (a finished ps or client node): logged as
+    /// information, not as a warning.</param>
+    public void Forget(Address address, string why, bool graceful = false)
     {
         if (!_peers.TryRemove(address, out var peer)) return;
         // Not under SendLock: a send blocked on the dead connection (up to send-timeout) holds it, and closing
@@ -337,7 +339,9 @@ public sealed class DataPlane : IExtension, IDisposable
         stream.Dispose();
         Volatile.Read(ref peer.Ring)?.Dispose(); // unmapped once a send copying into it (if any) is done
         Interlocked.Increment(ref _dropped);
-        if (!_disposed) _log.Warning("data plane: dropped the connection to {0} ({1}); tensor messages to it go through Akka.Remote for now", address, why);
+        if (_disposed) return;
+        if (graceful) _log.Info("data plane: closed the connection to {0} ({1})", address, why);
+        else _log.Warning("data plane: dropped the connection to {0} ({1}); tensor messages to it go through Akka.Remote for now", address, why);
     }
 
     private void DropLocked(Address address, Peer peer, string why)
@@ -553,7 +557,10 @@ public sealed class DataPlane : IExtension, IDisposable
         public MembershipWatcher(DataPlane plane)
         {
             Receive<Akka.Cluster.ClusterEvent.UnreachableMember>(m => plane.Forget(m.Member.Address, "the member became unreachable"));
-            Receive<Akka.Cluster.ClusterEvent.MemberRemoved>(m => plane.Forget(m.Member.Address, "the member was removed"));
+            // Removed after Exiting: it left on purpose (a ps node whose job is done, a submit client); otherwise it was downed.
+            Receive<Akka.Cluster.ClusterEvent.MemberRemoved>(m => plane.Forget(m.Member.Address,
+                m.PreviousStatus == Akka.Cluster.MemberStatus.Exiting ? "the member left the cluster" : "the member was removed",
+                graceful: m.PreviousStatus == Akka.Cluster.MemberStatus.Exiting));
             Receive<Akka.Cluster.ClusterEvent.IMemberEvent>(_ => { });
         }
 

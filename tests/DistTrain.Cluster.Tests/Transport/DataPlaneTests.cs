@@ -172,6 +172,28 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_member_that_left_is_forgotten_with_an_info_line_and_a_lost_one_with_a_warning()
+    {
+        // A finished ps node or a submit client leaves on purpose at the end of every job: no warning for that.
+        var here = DataPlane.Start(Sys);
+        DataPlane.Start(_other);
+        var log = CreateTestProbe();
+        Sys.EventStream.Subscribe(log.Ref, typeof(Akka.Event.Info));
+        Sys.EventStream.Subscribe(log.Ref, typeof(Akka.Event.Warning));
+        Assert.True(await here.ConnectAsync(OtherAddress));
+
+        here.Forget(OtherAddress, "the member left the cluster", graceful: true);
+        var info = log.FishForMessage<Akka.Event.LogEvent>(e => e.Message.ToString()!.Contains("data plane: closed the connection"), TimeSpan.FromSeconds(5));
+        Assert.IsType<Akka.Event.Info>(info);
+
+        Assert.True(await here.ConnectAsync(OtherAddress));
+        here.Forget(OtherAddress, "the member became unreachable");
+        var warning = log.FishForMessage<Akka.Event.LogEvent>(e => e.Message.ToString()!.Contains("data plane: dropped the connection"), TimeSpan.FromSeconds(5));
+        Assert.IsType<Akka.Event.Warning>(warning);
+        Assert.Contains("the member became unreachable", warning.Message.ToString());
+    }
+
+    [Fact]
     public void Before_the_connection_is_up_TrySend_declines_and_starts_connecting()
     {
         var here = DataPlane.Start(Sys);
