@@ -64,6 +64,7 @@ public sealed partial class ParameterServerActor : ReceiveActor
         });
         Receive<SaveCheckpoint>(Save);
         ReceiveFaultMessages();
+        ReceiveWorkerStateMessages();
     }
 
     protected override void PreStart()
@@ -74,6 +75,7 @@ public sealed partial class ParameterServerActor : ReceiveActor
 
     protected override void PostStop()
     {
+        _workerStatesTimer?.Cancel();
         if (_ownsTeam) _team?.Dispose();
         base.PostStop();
     }
@@ -93,6 +95,7 @@ public sealed partial class ParameterServerActor : ReceiveActor
             var optimizer = Optimizer.Create(job.Optimizer, model.TrainableParameterCount);
             var startEpoch = 0;
             long version = 0;
+            Checkpoint? resumed = null;
             if (msg.ResumeFrom is { } path)
             {
                 var ck = CheckpointFile.Read(path);
@@ -102,6 +105,7 @@ public sealed partial class ParameterServerActor : ReceiveActor
                 if (ck.OptimizerState is { } st) optimizer.LoadState(st);
                 startEpoch = ck.Metadata.Epoch;
                 version = ck.Metadata.Step;
+                resumed = ck;
             }
             else
             {
@@ -114,6 +118,7 @@ public sealed partial class ParameterServerActor : ReceiveActor
                 }
             }
             Install(job, model, optimizer, version);
+            if (resumed is not null) KeepForRestore(job, resumed);
             Sender.Tell(new ParameterServerReady(job.JobId, _version, model.ParameterCount, job.Model.Hash, startEpoch));
         }
         catch (Exception e) when (e is ArgumentException or CheckpointFormatException or IOException or NotSupportedException)
@@ -126,6 +131,9 @@ public sealed partial class ParameterServerActor : ReceiveActor
     /// <summary>Makes the job current (a fresh start, a resume, or a standby's takeover from a replica).</summary>
     private void Install(TrainingJob job, Model model, Optimizer optimizer, long version)
     {
+        if (_pendingSave is { } pending) FinishSave(pending, "had not answered when the parameter server took up a job");
+        _restore = null;
+        _shards = [];
         _job = job;
         _model = model;
         _optimizer = optimizer;
@@ -159,6 +167,7 @@ public sealed partial class ParameterServerActor : ReceiveActor
         // dropped from the step may read a later version, but its answer carries an old attempt and is
         // ignored. (A copy here cost ~50 us per step on the MLP: docs/benchmarks.md.)
         _trace?.Mark(Hosting.StepTrace.Point.PsStepStart, _version, -1);
+        SendRestoredStates(msg.Shards);
         foreach (var shard in msg.Shards)
         {
             _trace?.Mark(Hosting.StepTrace.Point.PsSendStart, _version, shard.ShardIndex);
@@ -266,17 +275,23 @@ public sealed partial class ParameterServerActor : ReceiveActor
     private void Save(SaveCheckpoint msg)
     {
         if (_model is null || _job?.JobId != msg.JobId) return;
+        FrozenParameters.Sync(_model, _trainable);
+        var ck = new Checkpoint(_job.Model, (float[])_model.Parameters.Clone(), _job.Optimizer, _optimizer!.SaveState(), msg.Metadata with { Step = _version });
+        // The parameters are taken now; a mode whose workers keep state of their own writes once they have reported it.
+        if (!BeginSaveWithWorkerStates(msg, ck)) Write(msg, ck, Sender);
+    }
+
+    private void Write(SaveCheckpoint msg, Checkpoint checkpoint, IActorRef replyTo)
+    {
         try
         {
-            FrozenParameters.Sync(_model, _trainable);
-            var ck = new Checkpoint(_job.Model, (float[])_model.Parameters.Clone(), _job.Optimizer, _optimizer!.SaveState(), msg.Metadata with { Step = _version });
-            CheckpointFile.Write(msg.Path, ck);
-            Sender.Tell(new CheckpointSaved(msg.JobId, msg.Path, _version, ParametersSha256(_model.Parameters)));
+            CheckpointFile.Write(msg.Path, checkpoint);
+            replyTo.Tell(new CheckpointSaved(msg.JobId, msg.Path, checkpoint.Metadata.Step, ParametersSha256(checkpoint.Parameters)));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             _log.Error("Cannot write checkpoint {0}: {1}", msg.Path, e.Message);
-            Sender.Tell(new CheckpointFailed(msg.JobId, msg.Path, e.Message));
+            replyTo.Tell(new CheckpointFailed(msg.JobId, msg.Path, e.Message));
         }
     }
 

@@ -60,6 +60,7 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         Receive<PrepareJob>(Prepare);
         Receive<ComputeGradients>(Compute);
         Receive<EvaluateShard>(Evaluate);
+        Receive<WorkerLocalState>(OnLocalState);
         Receive<WorkerRefused>(r =>
         {
             _log.Error("Worker {0} was refused for job {1}: {2}", _workerId, r.JobId, r.Reason);
@@ -208,6 +209,36 @@ public sealed class WorkerActor : ReceiveActor, IWithTimers
         Wire.Send(Context, Sender, reply);
         _trace?.Mark(Hosting.StepTrace.Point.WorkerSent, msg.Version, msg.ShardIndex);
         assist?.AfterSend(passes);
+    }
+
+    // Local SGD's optimizer and the error-feedback residual live here; a checkpoint asks for them, a resume restores them.
+    private void OnLocalState(WorkerLocalState msg)
+    {
+        if (!Ready(msg.JobId)) return;
+        var modes = _modes!;
+        switch (msg.Role)
+        {
+            case WorkerStateRole.Request:
+                var (optimizer, residual) = modes.SaveState();
+                Wire.Send(Context, Sender, new WorkerLocalState(msg.JobId, WorkerStateRole.Report, msg.ShardIndex, modes.LastVersion, optimizer, residual));
+                break;
+            case WorkerStateRole.Restore when modes.LastVersion >= 0:
+                _log.Warning("Worker {0}: the saved state for shard {1} of job {2} arrived after this worker's first round; not restored",
+                    _workerId, msg.ShardIndex, msg.JobId);
+                break;
+            case WorkerStateRole.Restore:
+                try
+                {
+                    modes.LoadState(msg.Optimizer, msg.Residual);
+                    _log.Info("Worker {0} restored the saved state of shard {1} of job {2}", _workerId, msg.ShardIndex, msg.JobId);
+                }
+                catch (ArgumentException e)
+                {
+                    _log.Error("Worker {0} cannot restore the saved state of shard {1} of job {2}: {3}; it starts from a fresh state",
+                        _workerId, msg.ShardIndex, msg.JobId, e.Message);
+                }
+                break;
+        }
     }
 
     private void Evaluate(EvaluateShard msg)

@@ -89,4 +89,12 @@ public sealed class ErrorFeedbackEncoder
 
     /// <summary>Forgets the residual (a new job).</summary>
     public void Reset() => Array.Clear(_residual);
+
+    /// <summary>Sets the residual (a resumed job's, from its checkpoint); the next gradient must have its length.</summary>
+    public void RestoreResidual(float[] residual)
+    {
+        ArgumentNullException.ThrowIfNull(residual);
+        _residual = (float[])residual.Clone();
+        _bits = new ushort[residual.Length];
+    }
 }

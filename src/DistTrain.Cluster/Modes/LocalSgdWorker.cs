@@ -12,7 +12,8 @@ namespace DistTrain.Cluster.Modes;
 /// sample-weighted average of the workers' models. With one local step and plain SGD this equals a
 /// synchronous step: θ − lr·Σg/Σn, up to float rounding.
 /// The local optimizer (the job's) keeps its state (Adam moments) across rounds; it lives only on this
-/// worker and is not checkpointed. Buffers are allocated once.
+/// worker, and checkpoints take it through <see cref="SaveState"/> (<see cref="WorkerModes"/>). Buffers are
+/// allocated once.
 /// </summary>
 public sealed class LocalSgdWorker
 {
@@ -61,6 +62,12 @@ public sealed class LocalSgdWorker
         for (var i = 0; i < _delta.Length; i++) _delta[i] = count * (parameters[i] - _local[i]);
         return (_delta, total);
     }
+
+    /// <summary>A copy of the local optimizer's state (moments and step count).</summary>
+    public Core.Optimizers.OptimizerState SaveState() => _optimizer.SaveState();
+
+    /// <summary>Loads a saved local optimizer state; an ArgumentException names what does not fit.</summary>
+    public void LoadState(Core.Optimizers.OptimizerState state) => _optimizer.LoadState(state);
 
     /// <summary>The parameter server's outer step: θ ← θ − mean pseudo-gradient (SGD with learning rate 1).</summary>
     public static void OuterStep(Span<float> parameters, ReadOnlySpan<float> meanPseudoGradient)

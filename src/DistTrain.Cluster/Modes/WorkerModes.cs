@@ -18,6 +18,7 @@ public sealed class WorkerModes
     private readonly Core.Optimizers.OptimizerSpec _optimizer;
     private readonly ErrorFeedbackEncoder? _encoder;
     private LocalSgdWorker? _localSgd;
+    private readonly bool _localSgdJob;
     private readonly float[]? _send; // the trainable range of the gradients, when some layers are frozen
 
     public WorkerModes(TrainingJob job, GradientComputer computer)
@@ -25,13 +26,52 @@ public sealed class WorkerModes
         _computer = computer;
         _optimizer = job.Optimizer;
         var comm = CommunicationSpec.Of(job);
+        _localSgdJob = comm.Mode == TrainingMode.LocalSgd;
         if (comm.Compression != GradientCompression.None) _encoder = new ErrorFeedbackEncoder(comm.Compression);
         var model = computer.Model;
         _send = model.FrozenParameterCount > 0 ? new float[model.TrainableParameterCount] : null;
     }
 
+    /// <summary>Whether this job keeps state on the worker (local SGD's optimizer, the error-feedback residual).</summary>
+    public bool KeepsState => _localSgdJob || _encoder is not null;
+
+    /// <summary>The parameter version of the last round computed, -1 before the first.</summary>
+    public long LastVersion { get; private set; } = -1;
+
+    /// <summary>The worker's own state now: what the checkpoint keeps for this worker's shard.</summary>
+    public (Core.Optimizers.OptimizerState? Optimizer, float[]? Residual) SaveState()
+    {
+        var residual = _encoder is { Residual.Length: > 0 } e ? e.Residual.ToArray() : null;
+        return (_localSgd?.SaveState(), residual);
+    }
+
+    /// <summary>
+    /// Loads a resumed job's state for this worker before its first round; an ArgumentException names what does
+    /// not fit this job (another optimizer, another parameter count).
+    /// </summary>
+    public void LoadState(Core.Optimizers.OptimizerState? optimizer, float[]? residual)
+    {
+        if (LastVersion >= 0) throw new InvalidOperationException("a worker's state can be restored only before its first round");
+        if (optimizer is not null)
+        {
+            if (!_localSgdJob) throw new ArgumentException("the saved state holds a local-SGD optimizer but this job is not local SGD");
+            var local = new LocalSgdWorker(_computer, _optimizer);
+            local.LoadState(optimizer);
+            _localSgd = local;
+        }
+        if (residual is not null)
+        {
+            if (_encoder is null) throw new ArgumentException("the saved state holds an error-feedback residual but this job does not compress gradients");
+            var expected = _send?.Length ?? _computer.Model.ParameterCount;
+            if (residual.Length != expected)
+                throw new ArgumentException($"the saved residual has {residual.Length} values but this worker sends {expected}");
+            _encoder.RestoreResidual(residual);
+        }
+    }
+
     public (float[] Gradient, CompressedTensor? Compressed, BatchResult Result) Compute(IDataset train, ComputeGradients msg)
     {
+        LastVersion = msg.Version;
         float[] gradient;
         BatchResult result;
         if (msg.LocalSteps is { } steps)

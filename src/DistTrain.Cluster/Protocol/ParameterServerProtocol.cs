@@ -29,6 +29,29 @@ public sealed record RunStep(string JobId, long Version, int Attempt, int Epoch,
 public sealed record ComputeGradients(string JobId, long Version, int Attempt, int Epoch, int Step, int ShardIndex, int[] SampleIds, ulong Seed,
     float[] Parameters, int[]? LocalSteps = null) : ITensorMessage;
 
+/// <summary>What a <see cref="WorkerLocalState"/> message is for.</summary>
+public enum WorkerStateRole : byte
+{
+    /// <summary>Parameter server to worker: report your state (for the checkpoint being written).</summary>
+    Request = 0,
+
+    /// <summary>Worker to parameter server: my state after the round of parameter version Version.</summary>
+    Report = 1,
+
+    /// <summary>Parameter server to worker: load this state (from the checkpoint a job resumed from) before your first round.</summary>
+    Restore = 2,
+}
+
+/// <summary>
+/// A worker's own training state, which the parameter server does not hold: a local-SGD worker's optimizer and
+/// the error-feedback residual of 16-bit gradients (<see cref="Core.Checkpoints.WorkerState"/>). It travels only
+/// for checkpoints (Request, then Report) and on resume (Restore), on the same road as the rounds' messages, so
+/// a request is answered with the state after the worker's last round. Version: in a Report, the parameter
+/// version of the round the state followed (-1: none yet), which the parameter server checks.
+/// </summary>
+public sealed record WorkerLocalState(string JobId, WorkerStateRole Role, int ShardIndex, long Version,
+    Core.Optimizers.OptimizerState? Optimizer = null, float[]? Residual = null) : ITensorMessage;
+
 /// <summary>Worker to parameter server: the gradient <b>sum</b> over the shard, with what the shard saw.</summary>
 /// <remarks>Compressed: the gradient in 16 bits (then Gradient is empty); the parameter server decodes it.</remarks>
 public sealed record GradientsComputed(string JobId, long Version, int Attempt, int Step, int ShardIndex, string WorkerId, float[] Gradient,

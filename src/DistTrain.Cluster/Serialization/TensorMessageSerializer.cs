@@ -20,7 +20,9 @@ namespace DistTrain.Cluster.Serialization;
 /// Manifests: CG <see cref="ComputeGradients"/>, CL the same with local-SGD step sizes (an int[] after
 /// Parameters), GC <see cref="GradientsComputed"/>, GH the same with a 16-bit gradient (after the empty
 /// Gradient: one byte compression kind, int32 count, 2 bytes per value: half the float payload), PS
-/// <see cref="ParametersSnapshot"/>, ES <see cref="EvaluateShard"/>, TC <see cref="TensorChunk"/>. Any
+/// <see cref="ParametersSnapshot"/>, ES <see cref="EvaluateShard"/>, WS <see cref="WorkerLocalState"/> (role byte,
+/// ShardIndex, Version, optimizer kind byte (0: none, else kind + 1), its step as int64, int32 buffer count and
+/// the buffers, then a residual flag byte and the residual), TC <see cref="TensorChunk"/>. Any
 /// problem while reading (unknown manifest, wrong version, truncated or malformed bytes, trailing bytes)
 /// throws <see cref="SerializationException"/>: Akka.Remote drops such a message with a log line, whereas any
 /// other exception type tears down the TCP association.
@@ -39,6 +41,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
     public const string ParametersSnapshotManifest = "PS";
     public const string EvaluateShardManifest = "ES";
     public const string TensorChunkManifest = "TC";
+    public const string WorkerLocalStateManifest = "WS";
 
     public TensorMessageSerializer(ExtendedActorSystem system) : base(system)
     {
@@ -56,6 +59,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
         GradientsComputed => GradientsComputedManifest,
         ParametersSnapshot => ParametersSnapshotManifest,
         EvaluateShard => EvaluateShardManifest,
+        WorkerLocalState => WorkerLocalStateManifest,
         TensorChunk => TensorChunkManifest,
         _ => throw Unsupported(o),
     };
@@ -70,6 +74,8 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
         ParametersSnapshot m => S(m.JobId, "PS", "JobId") + 8 + S(m.Parameters, "PS", "Parameters"),
         EvaluateShard m => S(m.JobId, "ES", "JobId") + 8 + 3 * 4 + S(m.Parameters, "ES", "Parameters"),
         TensorChunk m => 16 + 2 * 4 + S(m.TargetPath, "TC", "TargetPath") + 4 + S(m.Manifest, "TC", "Manifest") + S(m.Bytes, "TC", "Bytes"),
+        WorkerLocalState m => S(m.JobId, "WS", "JobId") + 1 + 4 + 8 + 1 + 8 + 4
+            + (m.Optimizer?.Buffers.Sum(b => S(b, "WS", "Optimizer.Buffers")) ?? 0) + 1 + (m.Residual is null ? 0 : S(m.Residual, "WS", "Residual")),
         _ => throw Unsupported(o),
     };
 
@@ -88,6 +94,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
         GradientsComputedManifest or GradientsComputedHalfManifest => nameof(GradientsComputed),
         ParametersSnapshotManifest => nameof(ParametersSnapshot),
         EvaluateShardManifest => nameof(EvaluateShard),
+        WorkerLocalStateManifest => nameof(WorkerLocalState),
         TensorChunkManifest => nameof(TensorChunk),
         _ => null,
     };
@@ -182,6 +189,18 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 w.Int32(m.Length);
                 w.Floats(m.Parameters, omitTrailingFloats);
                 break;
+            case WorkerLocalState m:
+                w.String(m.JobId);
+                w.Byte((byte)m.Role);
+                w.Int32(m.ShardIndex);
+                w.Int64(m.Version);
+                w.Byte(m.Optimizer is { } o ? (byte)(o.Kind + 1) : (byte)0);
+                w.Int64(m.Optimizer?.Step ?? 0);
+                w.Int32(m.Optimizer?.Buffers.Count ?? 0);
+                foreach (var b in m.Optimizer?.Buffers ?? []) w.Floats(b);
+                w.Byte(m.Residual is null ? (byte)0 : (byte)1);
+                if (m.Residual is { } residual) w.Floats(residual);
+                break;
             case TensorChunk m:
                 w.Guid(m.TransferId);
                 w.Int32(m.Index);
@@ -269,7 +288,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
     private static object Decode(ReadOnlySpan<byte> bytes, string manifest, ReceiveBufferPool? pool, ReadOnlySpan<byte> trailing, bool hasTrailing)
     {
         var type = TypeName(manifest) ?? throw new SerializationException(
-            $"DistTrain tensor serializer (id {Id}): unknown manifest '{manifest}'; expected one of CG, CL, GC, GH, PS, ES, TC. " +
+            $"DistTrain tensor serializer (id {Id}): unknown manifest '{manifest}'; expected one of CG, CL, GC, GH, PS, ES, WS, TC. " +
             "Is the sender running a newer build?");
         return Decode(hasTrailing ? new WireReader(bytes, type, trailing) : new WireReader(bytes, type), manifest, pool);
     }
@@ -343,6 +362,34 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 result = new EvaluateShard(jobId, ver, (DataSplit)split, start, length, parameters);
                 break;
             }
+            case WorkerLocalStateManifest:
+            {
+                var jobId = r.String("JobId");
+                var at = r.Position;
+                var role = r.Byte("Role");
+                if (!Enum.IsDefined((WorkerStateRole)role))
+                    throw r.Error("Role", at, $"expected 0 (Request), 1 (Report) or 2 (Restore), found {role}");
+                var shard = r.Int32("ShardIndex");
+                var ver = r.Int64("Version");
+                at = r.Position;
+                var kind = r.Byte("Optimizer.Kind");
+                if (kind > (byte)Core.Optimizers.OptimizerKind.Adadelta + 1)
+                    throw r.Error("Optimizer.Kind", at, $"expected 0 (none) to {(int)Core.Optimizers.OptimizerKind.Adadelta + 1}, found {kind}");
+                var step = r.Int64("Optimizer.Step");
+                at = r.Position;
+                var count = r.Int32("Optimizer.Buffers");
+                if (count < 0 || count > 16 || (kind == 0 && count > 0))
+                    throw r.Error("Optimizer.Buffers", at, $"expected 0 to 16 buffers (none without an optimizer), found {count}");
+                var buffers = new float[count][];
+                for (var i = 0; i < count; i++) buffers[i] = r.Floats("Optimizer.Buffers");
+                at = r.Position;
+                var hasResidual = r.Byte("Residual flag");
+                if (hasResidual > 1) throw r.Error("Residual flag", at, $"expected 0 or 1, found {hasResidual}");
+                var residual = hasResidual == 1 ? r.Floats("Residual") : null;
+                var optimizer = kind == 0 ? null : new Core.Optimizers.OptimizerState((Core.Optimizers.OptimizerKind)(kind - 1), step, buffers);
+                result = new WorkerLocalState(jobId, (WorkerStateRole)role, shard, ver, optimizer, residual);
+                break;
+            }
             default:
             {
                 var id = r.Guid("TransferId");
@@ -362,5 +409,5 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
 
     private static ArgumentException Unsupported(object? o) => new(
         $"DistTrain tensor serializer (id {Id}) cannot serialize {o?.GetType().FullName ?? "null"}; it handles ComputeGradients, " +
-        "GradientsComputed, ParametersSnapshot, EvaluateShard and TensorChunk. Check the serialization-bindings in cluster-config/base.conf.");
+        "GradientsComputed, ParametersSnapshot, EvaluateShard, WorkerLocalState and TensorChunk. Check the serialization-bindings in cluster-config/base.conf.");
 }

@@ -54,7 +54,7 @@ public static class DataPlaneFrame
     public static bool IsCarried(string manifest) => manifest is TensorMessageSerializer.ComputeGradientsManifest
         or TensorMessageSerializer.ComputeGradientsLocalManifest or TensorMessageSerializer.GradientsComputedManifest
         or TensorMessageSerializer.GradientsComputedHalfManifest or TensorMessageSerializer.ParametersSnapshotManifest
-        or TensorMessageSerializer.EvaluateShardManifest;
+        or TensorMessageSerializer.EvaluateShardManifest or TensorMessageSerializer.WorkerLocalStateManifest;
 
     /// <summary>Answers to a shared-memory offer.</summary>
     public const byte RingAccepted = 1, RingDeclined = 0;
@@ -279,7 +279,7 @@ public static class DataPlaneFrame
         at = r.Position;
         var manifest = r.String("Manifest");
         if (!IsCarried(manifest))
-            throw r.Error("Manifest", at, $"expected a tensor message manifest (CG, CL, GC, GH, PS or ES), found '{(manifest.Length > 16 ? manifest[..16] + "…" : manifest)}'");
+            throw r.Error("Manifest", at, $"expected a tensor message manifest (CG, CL, GC, GH, PS, ES or WS), found '{(manifest.Length > 16 ? manifest[..16] + "…" : manifest)}'");
         return (target, sender, manifest);
     }
 

@@ -50,6 +50,52 @@ public class WorkerActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void A_restored_state_is_what_the_worker_reports_and_a_restore_after_its_first_round_is_refused()
+    {
+        var job = TestJobs.Blobs() with { Communication = new CommunicationSpec(TrainingMode.LocalSgd, Compression: GradientCompression.Fp16, LocalSteps: 2) };
+        var (worker, _) = StartPrepared(job, new BlobLoader());
+        var model = new Model(job.Model);
+        var n = model.ParameterCount;
+        var saved = new Core.Optimizers.OptimizerState(Core.Optimizers.OptimizerKind.Adam, 7,
+            [Enumerable.Range(0, n).Select(i => i * 1e-3f).ToArray(), Enumerable.Repeat(2e-4f, n).ToArray()]);
+        var residual = Enumerable.Range(0, n).Select(i => -i * 1e-4f).ToArray();
+        var ps = CreateTestProbe();
+
+        worker.Tell(new WorkerLocalState(job.JobId, WorkerStateRole.Restore, 1, 5, saved, residual), ps.Ref);
+        worker.Tell(new WorkerLocalState(job.JobId, WorkerStateRole.Request, 1, 5), ps.Ref);
+        var report = ps.ExpectMsg<WorkerLocalState>();
+        Assert.Equal((WorkerStateRole.Report, 1, -1L), (report.Role, report.ShardIndex, report.Version));
+        Assert.Equal(7, report.Optimizer!.Step);
+        Assert.Equal(saved.Buffers[0], report.Optimizer.Buffers[0]);
+        Assert.Equal(residual, report.Residual!);
+
+        // One round later the state has moved on, and a second restore is refused with a warning.
+        model.InitializeParameters(job.Seed);
+        worker.Tell(new ComputeGradients(job.JobId, 5, 1, 0, 0, 1, [0, 1, 2, 3], job.Seed, model.Parameters, LocalSteps: [2, 2]), ps.Ref);
+        ps.ExpectMsg<GradientsComputed>();
+        EventFilter.Warning(contains: "arrived after this worker's first round; not restored").ExpectOne(() =>
+            worker.Tell(new WorkerLocalState(job.JobId, WorkerStateRole.Restore, 1, 5, saved, residual), ps.Ref));
+        worker.Tell(new WorkerLocalState(job.JobId, WorkerStateRole.Request, 1, 6), ps.Ref);
+        var after = ps.ExpectMsg<WorkerLocalState>();
+        Assert.Equal(5, after.Version);
+        Assert.Equal(9, after.Optimizer!.Step);
+        Assert.NotEqual(residual, after.Residual!);
+    }
+
+    [Fact]
+    public void A_saved_state_that_does_not_fit_the_job_is_refused_and_the_worker_starts_fresh()
+    {
+        var job = TestJobs.Blobs() with { Communication = new CommunicationSpec(TrainingMode.LocalSgd, LocalSteps: 2) };
+        var (worker, _) = StartPrepared(job, new BlobLoader());
+        var ps = CreateTestProbe();
+        var sgd = new Core.Optimizers.OptimizerState(Core.Optimizers.OptimizerKind.Sgd, 3, [new float[10]]);
+        EventFilter.Error(contains: "cannot restore the saved state of shard 0").ExpectOne(() =>
+            worker.Tell(new WorkerLocalState(job.JobId, WorkerStateRole.Restore, 0, 1, sgd), ps.Ref));
+        worker.Tell(new WorkerLocalState(job.JobId, WorkerStateRole.Request, 0, 1), ps.Ref);
+        Assert.Null(ps.ExpectMsg<WorkerLocalState>().Optimizer);
+    }
+
+    [Fact]
     public void A_cluster_worker_that_no_coordinator_answers_says_what_to_check()
     {
         var coordinator = CreateTestProbe(); // never answers

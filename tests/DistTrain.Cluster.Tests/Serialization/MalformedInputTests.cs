@@ -18,6 +18,8 @@ public class MalformedInputTests
         ["GC", new GradientsComputed("job", 3, 1, 5, 1, "wörker", [0.25f, float.NaN, 3f, 4f], 4, 1.25, 3)],
         ["PS", new ParametersSnapshot("job", 3, [1f, 2f, 3f, 4f, 5f])],
         ["ES", new EvaluateShard("job", 3, DataSplit.Validation, 10, 5, [1f, 2f, 3f])],
+        ["WS", new WorkerLocalState("job", WorkerStateRole.Report, 1, 6,
+            new DistTrain.Core.Optimizers.OptimizerState(DistTrain.Core.Optimizers.OptimizerKind.Adam, 4, [[1f, 2f], [3f, 4f]]), [0.5f, -0.5f])],
         ["TC", new TensorChunk(Guid.Parse("6b29fc40-ca47-1067-b31d-00dd010662da"), 2, 4, "akka.tcp://disttrain@n:1/user/w", 7401, "GC", [9, 8, 7, 6])],
     ];
 
@@ -92,6 +94,20 @@ public class MalformedInputTests
         Assert.Contains("'Parameters'", e.Message);
         Assert.Contains("found a count of 2147483647", e.Message);
         Assert.True(allocated < 64 * 1024, $"allocated {allocated} bytes while refusing");
+    }
+
+    [Fact]
+    public void A_worker_state_with_an_unknown_role_or_optimizer_kind_is_refused_naming_the_field()
+    {
+        // "job" is 4 + 3 bytes after the version byte: the role is at offset 8, the optimizer kind at 8 + 1 + 4 + 8 = 21.
+        var valid = TensorMessageSerializer.Encode(new WorkerLocalState("job", WorkerStateRole.Report, 1, 6,
+            new DistTrain.Core.Optimizers.OptimizerState(DistTrain.Core.Optimizers.OptimizerKind.Sgd, 4, [[1f]])));
+        var role = (byte[])valid.Clone();
+        role[8] = 9;
+        Assert.Contains("Role", Assert.Throws<SerializationException>(() => TensorMessageSerializer.Decode(role, "WS")).Message);
+        var kind = (byte[])valid.Clone();
+        kind[21] = 7;
+        Assert.Contains("Optimizer.Kind", Assert.Throws<SerializationException>(() => TensorMessageSerializer.Decode(kind, "WS")).Message);
     }
 
     [Fact]

@@ -175,12 +175,66 @@ public sealed class CheckpointFileTests : IDisposable
     public void An_unsupported_version_is_named()
     {
         var bytes = CheckpointFile.ToBytes(Sample());
-        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), 2);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), 3);
         var path = Path.Combine(_dir, "future.ckpt");
         File.WriteAllBytes(path, bytes);
         var e = Assert.Throws<CheckpointFormatException>(() => CheckpointFile.Read(path));
         Assert.Contains(path, e.Message);
-        Assert.Contains("format version 2 is not supported", e.Message);
+        Assert.Contains("format version 3 is not supported (this build reads versions 1 and 2)", e.Message);
+    }
+
+    private static Checkpoint WithWorkerStates(Checkpoint c)
+    {
+        var n = c.Parameters.Length;
+        float[] Wave(float phase) => Enumerable.Range(0, n).Select(i => MathF.Cos(i * 0.7f + phase)).ToArray();
+        return c with
+        {
+            WorkerStates =
+            [
+                new WorkerState(0, new OptimizerState(OptimizerKind.Adam, 12, [Wave(1), Wave(2)]), null),
+                new WorkerState(1, new OptimizerState(OptimizerKind.Adam, 12, [Wave(3), Wave(4)]), Wave(5)),
+                new WorkerState(3, null, Wave(6)),
+            ],
+        };
+    }
+
+    [Fact]
+    public void Workers_own_states_round_trip_in_format_version_2_and_without_them_the_file_stays_version_1()
+    {
+        var plain = CheckpointFile.ToBytes(Sample());
+        Assert.Equal(CheckpointFile.FormatVersion, BinaryPrimitives.ReadUInt32LittleEndian(plain.AsSpan(8)));
+        Assert.Null(CheckpointFile.FromBytes(plain).WorkerStates);
+
+        var expected = WithWorkerStates(Sample());
+        var bytes = CheckpointFile.ToBytes(expected);
+        Assert.Equal(CheckpointFile.WorkerStatesFormatVersion, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8)));
+        var actual = CheckpointFile.FromBytes(bytes);
+        AssertSame(expected, actual);
+        Assert.Equal(3, actual.WorkerStates!.Count);
+        for (var w = 0; w < 3; w++)
+        {
+            var e = expected.WorkerStates![w];
+            var a = actual.WorkerStates[w];
+            Assert.Equal(e.Slot, a.Slot);
+            Assert.Equal(e.Optimizer?.Kind, a.Optimizer?.Kind);
+            Assert.Equal(e.Optimizer?.Step, a.Optimizer?.Step);
+            Assert.Equal(e.Optimizer?.Buffers.Count, a.Optimizer?.Buffers.Count);
+            for (var i = 0; i < (e.Optimizer?.Buffers.Count ?? 0); i++) Approx.Identical(e.Optimizer!.Buffers[i], a.Optimizer!.Buffers[i], $"worker {w} buffer {i}");
+            if (e.Residual is null) Assert.Null(a.Residual);
+            else Approx.Identical(e.Residual, a.Residual!, $"worker {w} residual");
+        }
+    }
+
+    [Fact]
+    public void A_version_2_file_cut_or_corrupted_in_the_worker_states_says_so()
+    {
+        var bytes = CheckpointFile.ToBytes(WithWorkerStates(Sample()));
+        var cut = bytes[..(bytes.Length - 32 - 10)];
+        var e = Assert.Throws<CheckpointFormatException>(() => CheckpointFile.FromBytes(cut, "w.dtck"));
+        Assert.Contains("worker state 2's residual", e.Message);
+        bytes[bytes.Length - 40] ^= 0x55;
+        e = Assert.Throws<CheckpointFormatException>(() => CheckpointFile.FromBytes(bytes, "w.dtck"));
+        Assert.Contains("checksum does not match", e.Message);
     }
 
     [Fact]
