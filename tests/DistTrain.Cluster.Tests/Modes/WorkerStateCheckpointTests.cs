@@ -123,15 +123,22 @@ public sealed class WorkerStateCollectionTests : Akka.TestKit.Xunit2.TestKit
         return (ps, w0, w1, Path.Combine(_dir, "checkpoint.dtck"));
     }
 
-    private static OptimizerState Adam(int n, float v) => new(OptimizerKind.Adam, 2, [Enumerable.Repeat(v, n).ToArray(), Enumerable.Repeat(v * v, n).ToArray()]);
-
-    [Fact]
-    public void The_checkpoint_waits_for_every_worker_of_the_last_round_and_keeps_their_states_by_shard()
+    /// <summary>After one round, the coordinator asks for a checkpoint: each worker of the round is asked for its state.</summary>
+    private (IActorRef Ps, Akka.TestKit.TestProbe W0, Akka.TestKit.TestProbe W1, string Path) CheckpointAsked()
     {
         var (ps, w0, w1, path) = AfterOneRound();
         ps.Tell(new SaveCheckpoint("blobs", path, ProtocolSamplesMetadata()));
         w0.ExpectMsg<WorkerLocalState>(m => Assert.Equal((WorkerStateRole.Request, 0), (m.Role, m.ShardIndex)));
         w1.ExpectMsg<WorkerLocalState>(m => Assert.Equal((WorkerStateRole.Request, 1), (m.Role, m.ShardIndex)));
+        return (ps, w0, w1, path);
+    }
+
+    private static OptimizerState Adam(int n, float v) => new(OptimizerKind.Adam, 2, [Enumerable.Repeat(v, n).ToArray(), Enumerable.Repeat(v * v, n).ToArray()]);
+
+    [Fact]
+    public void The_checkpoint_waits_for_every_worker_of_the_last_round_and_keeps_their_states_by_shard()
+    {
+        var (ps, w0, w1, path) = CheckpointAsked();
         ps.Tell(new WorkerLocalState("blobs", WorkerStateRole.Report, 1, 0, Adam(_n, 0.5f)), w1.Ref);
         ExpectNoMsg(TimeSpan.FromMilliseconds(150)); // still waiting for shard 0
         ps.Tell(new WorkerLocalState("blobs", WorkerStateRole.Report, 0, 0, Adam(_n, 0.25f), [1f, 2f]), w0.Ref);
@@ -147,10 +154,7 @@ public sealed class WorkerStateCollectionTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void A_state_from_another_round_and_a_worker_that_never_answers_are_left_out_with_a_warning()
     {
-        var (ps, w0, w1, path) = AfterOneRound();
-        ps.Tell(new SaveCheckpoint("blobs", path, ProtocolSamplesMetadata()));
-        w0.ExpectMsg<WorkerLocalState>();
-        w1.ExpectMsg<WorkerLocalState>();
+        var (ps, w0, w1, path) = CheckpointAsked();
         EventFilter.Warning(contains: "shard 0 (its state follows version 3, not 0), shard 1 (did not answer within 0.5 s)").ExpectOne(() =>
         {
             ps.Tell(new WorkerLocalState("blobs", WorkerStateRole.Report, 0, 3, Adam(_n, 0.25f)), w0.Ref);
@@ -162,10 +166,7 @@ public sealed class WorkerStateCollectionTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void A_resumed_job_sends_each_saved_state_to_its_shard_s_worker_before_the_first_round_only()
     {
-        var (ps, w0, w1, path) = AfterOneRound();
-        ps.Tell(new SaveCheckpoint("blobs", path, ProtocolSamplesMetadata()));
-        w0.ExpectMsg<WorkerLocalState>();
-        w1.ExpectMsg<WorkerLocalState>();
+        var (ps, w0, w1, path) = CheckpointAsked();
         ps.Tell(new WorkerLocalState("blobs", WorkerStateRole.Report, 0, 0, Adam(_n, 0.25f)), w0.Ref);
         ps.Tell(new WorkerLocalState("blobs", WorkerStateRole.Report, 1, 0, null, [3f]), w1.Ref);
         ExpectMsg<CheckpointSaved>();
