@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Akka.Actor;
 using DistTrain.Cluster.Hosting;
 using DistTrain.Cluster.Jobs;
 using DistTrain.Cluster.Protocol;
@@ -129,6 +130,7 @@ public class LibraryGuideTests
     [Theory]
     [InlineData("local")]
     [InlineData("cluster")]
+    [InlineData("testkit")]
     public void The_guide_shows_the_tested_code_verbatim(string name)
     {
         var guide = File.ReadAllText(Repo.File("docs/library.md"));
@@ -156,5 +158,49 @@ public class LibraryGuideTests
         var body = lines[(start + 1)..end];
         var indent = body.Where(l => l.Trim().Length > 0).Min(l => l.Length - l.TrimStart().Length);
         return string.Concat(body.Select(l => (l.Length >= indent ? l[indent..] : l.TrimStart()) + "\n"));
+    }
+}
+
+/// <summary>The guide's Akka TestKit sample: a user's scenario test of their own job, run as one.</summary>
+public class LibraryGuideTestKitSample : Akka.TestKit.Xunit2.TestKit
+{
+    [Fact]
+    public void The_testkit_sample_watches_every_epoch_of_a_job_and_its_result()
+    {
+        var table = Penguins.LoadEmbedded();
+        var data = new InMemoryDataLoader(table);
+        var job = new TrainingJob("penguins-testkit", new DataSpec("in-memory"), Penguins.DefaultModel, LossKind.SoftmaxCrossEntropy,
+            new OptimizerSpec(OptimizerKind.Adam, 0.01f), Epochs: 40, BatchSize: 16, Seed: 7);
+        // guide:testkit
+        // In a test class deriving from Akka.TestKit.Xunit2.TestKit: the same actors, in the test's ActorSystem.
+        var (_, coordinator) = TrainingTopology.StartServer(Sys, new CoordinatorSettings(MinimumWorkers: 2));
+        TrainingTopology.StartWorkers(Sys, 2, data, coordinator);
+
+        coordinator.Tell(new SubscribeProgress(TestActor));
+        coordinator.Tell(new StartTraining(job));
+        TrainingCompleted? done = null;
+        var epochs = 0;
+        while (done is null)
+        {
+            switch (ExpectMsg<object>(TimeSpan.FromSeconds(60)))
+            {
+                case JobStarted started:
+                    Assert.Equal(2, started.Workers);
+                    break;
+                case EpochCompleted e:
+                    epochs++;
+                    Assert.Equal((1, 1), (e.VisitsMin, e.VisitsMax)); // every training sample applied once per epoch
+                    break;
+                case TrainingCompleted c:
+                    done = c;
+                    break;
+                case TrainingFailed f:
+                    Assert.Fail(f.Reason);
+                    break;
+            }
+        }
+        Assert.Equal(job.Epochs, epochs);
+        Assert.True(done.TestAccuracy >= 0.95, $"test accuracy {done.TestAccuracy}");
+        // end:testkit
     }
 }
