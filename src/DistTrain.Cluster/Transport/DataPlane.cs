@@ -557,10 +557,15 @@ public sealed class DataPlane : IExtension, IDisposable
         public MembershipWatcher(DataPlane plane)
         {
             Receive<Akka.Cluster.ClusterEvent.UnreachableMember>(m => plane.Forget(m.Member.Address, "the member became unreachable"));
-            // Removed after Exiting: it left on purpose (a ps node whose job is done, a submit client); otherwise it was downed.
-            Receive<Akka.Cluster.ClusterEvent.MemberRemoved>(m => plane.Forget(m.Member.Address,
-                m.PreviousStatus == Akka.Cluster.MemberStatus.Exiting ? "the member left the cluster" : "the member was removed",
-                graceful: m.PreviousStatus == Akka.Cluster.MemberStatus.Exiting));
+            // Removed after Exiting: it left on purpose (a ps node whose job is done, a submit client). While this node
+            // itself leaves, the cluster reports every other member removed. Otherwise the member was downed.
+            Receive<Akka.Cluster.ClusterEvent.MemberRemoved>(m =>
+            {
+                var (why, graceful) = m.PreviousStatus == Akka.Cluster.MemberStatus.Exiting ? ("the member left the cluster", true)
+                    : CoordinatedShutdown.Get(Context.System).ShutdownReason is not null ? ("this node is leaving the cluster", true)
+                    : ("the member was removed", false);
+                plane.Forget(m.Member.Address, why, graceful);
+            });
             Receive<Akka.Cluster.ClusterEvent.IMemberEvent>(_ => { });
         }
 
