@@ -34,8 +34,11 @@ public class CommandTests
         using var tmp = new TempFolder();
         var (exit, output, err) = await Run("train", "--out", tmp.Path, "--workers", "2");
         Assert.True(exit == 0, err);
-        foreach (var f in new[] { "checkpoint.dtck", "metrics.jsonl", "summary.json", "loss.png", "accuracy.png", "confusion.png" })
+        foreach (var f in new[] { "checkpoint.dtck", "metrics.jsonl", "summary.json", "job.json", "loss.png", "accuracy.png", "confusion.png" })
             Assert.True(File.Exists(tmp.File(f)), $"{f} missing");
+        // job.json is the job as run: `disttrain node --job` reads it back.
+        var job = Commands.JobFile.Read(tmp.File("job.json"));
+        Assert.Equal((100, 42ul, "penguins", Path.GetFullPath(tmp.Path)), (job.Epochs, job.Seed, job.Data.Kind, job.OutputDirectory));
         var summary = Summary(tmp.Path);
         Assert.True(summary.GetProperty("test_accuracy").GetDouble() >= 0.95);
         Assert.Equal("local", summary.GetProperty("mode").GetString());

@@ -35,6 +35,60 @@ public class SubmitCommandTests
         Assert.Equal(5ul, summary.GetProperty("seed").GetUInt64());
         Assert.Contains(summary.GetProperty("parameters_sha256").GetString()!, output);
         Assert.True(File.Exists(Path.Combine(jobDir, "checkpoint.dtck")));
+        var job = Commands.JobFile.Read(Path.Combine(jobDir, "job.json"));
+        Assert.Equal((20, 5ul, jobDir), (job.Epochs, job.Seed, job.OutputDirectory));
+    }
+
+    [Fact]
+    public async Task A_submitted_job_resumed_from_its_checkpoint_ends_where_the_uninterrupted_one_does()
+    {
+        using var tmp = new TempFolder();
+        var loader = new PresetDataLoader();
+        await using var ps = ClusterNode.Start(new NodeSettings(["seed", "ps"], Port: 0, MinWorkers: 2), ClusterConfig.Load("akka.loglevel = WARNING"),
+            loader, new CoordinatorSettings(MinimumWorkers: 2, OutputRoot: tmp.Path));
+        await using var worker = ClusterNode.Start(new NodeSettings(["worker"], Port: 0, Seeds: [ps.Address.ToString()], Workers: 2), ClusterConfig.Load(), loader);
+        await Task.WhenAll(ps.WhenUp(), worker.WhenUp()).WaitAsync(TimeSpan.FromSeconds(30));
+        async Task<(int Exit, string Out, string Err)> Submit(params string[] args)
+        {
+            var stdout = new StringWriter();
+            var stderr = new StringWriter();
+            var exit = await Program.RunAsync(["submit", "--seed", ps.Address.ToString(), "--seed", "5", "--mode", "local-sgd", "--local-steps", "3", .. args], stdout, stderr);
+            return (exit, stdout.ToString(), stderr.ToString());
+        }
+        static string Sha(string output) => output.Split('\n').Single(l => l.StartsWith("parameters sha256 ", StringComparison.Ordinal))["parameters sha256 ".Length..].Trim();
+        static string Checkpoint(string output) => output.Split('\n').Single(l => l.StartsWith("checkpoint ", StringComparison.Ordinal))["checkpoint ".Length..].Replace(" (on the ps node)", "").Trim();
+
+        var full = await Submit("--epochs", "12");
+        Assert.True(full.Exit == 0, full.Err);
+        var half = await Submit("--epochs", "6");
+        Assert.True(half.Exit == 0, half.Err);
+        var resumed = await Submit("--epochs", "12", "--resume", Checkpoint(half.Out));
+        Assert.True(resumed.Exit == 0, resumed.Err);
+        Assert.Contains("epoch 12/12", resumed.Out);
+        Assert.DoesNotContain("epoch 6/12", resumed.Out); // it went on from epoch 7
+        Assert.Equal(Sha(full.Out), Sha(resumed.Out));
+
+        // A checkpoint that is already as far as the job asks, and one that does not exist on the ps node: exit 1, named.
+        var done = await Submit("--epochs", "6", "--resume", Checkpoint(half.Out));
+        Assert.Equal(1, done.Exit);
+        Assert.Contains("already completed 6 epochs and the job asks for 6", done.Err);
+        var missing = Path.Combine(tmp.Path, "no-such.dtck");
+        var absent = await Submit("--epochs", "12", "--resume", missing);
+        Assert.Equal(1, absent.Exit);
+        Assert.Contains(missing, absent.Err);
+    }
+
+    [Fact]
+    public async Task Node_resume_needs_the_job_it_continues_and_a_checkpoint_that_fits_it()
+    {
+        using var tmp = new TempFolder();
+        var stderr = new StringWriter();
+        Assert.Equal(2, await Program.RunAsync(["node", "--roles", "seed,ps", "--resume", "x.dtck"], new StringWriter(), stderr));
+        Assert.Contains("--resume continues the job of --preset/--job", stderr.ToString());
+        stderr = new StringWriter();
+        var missing = Path.Combine(tmp.Path, "none.dtck");
+        Assert.Equal(2, await Program.RunAsync(["node", "--roles", "seed,ps", "--preset", "penguins", "--resume", missing], new StringWriter(), stderr));
+        Assert.Contains($"--resume {missing}: no such checkpoint file", stderr.ToString());
     }
 
     [Fact]

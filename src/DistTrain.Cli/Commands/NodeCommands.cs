@@ -21,6 +21,7 @@ public static class NodeCommands
           --workers N            worker actors on this node (worker role, default 1)               DISTTRAIN_WORKERS
           --min-workers N        workers a job waits for before its first step (ps, default 1)      DISTTRAIN_MIN_WORKERS
           --preset NAME / --job FILE.json   (ps) run this job once the workers are ready, then exit DISTTRAIN_PRESET / DISTTRAIN_JOB
+          --resume CHECKPOINT    (ps, with the job) continue it from this checkpoint on this node     DISTTRAIN_RESUME
           --out DIR              (ps) results folder; each job writes DIR/<job id>/ (default runs/cluster) DISTTRAIN_OUT
           --data PATH            data file or folder on this node, overriding the job's               DISTTRAIN_DATA
           --resnet-model PATH    ResNet18.onnx for jobs on a frozen resnet18 base (default: next to disttrain) DISTTRAIN_RESNET_MODEL
@@ -32,6 +33,7 @@ public static class NodeCommands
 
     public const string SubmitUsage = """
         usage: disttrain submit --seed akka.tcp://disttrain@HOST:PORT [train options]   (--seed N as well sets the job's random seed)
+                                [--resume CHECKPOINT]   continue from a checkpoint: a path on the ps node
         Joins the cluster as a client, submits a training job to the coordinator, streams its progress and
         prints the result; the ps node writes the checkpoint, metrics, summary and plots to its --out folder.
         """ + "\n" + JobOptions.Help;
@@ -87,7 +89,7 @@ public static class NodeCommands
     public static async Task<int> NodeAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
         StartProcessStats(Environment.GetEnvironmentVariable("DISTTRAIN_STATS_FILE"));
-        var cl = CommandLine.Parse("node", args, ["roles", "host", "port", "public-host", "seeds", "workers", "min-workers", "preset", "job", "out", "data", "log-level", "config", .. FeatureOptions.NodeValueOptions], ["help"]);
+        var cl = CommandLine.Parse("node", args, ["roles", "host", "port", "public-host", "seeds", "workers", "min-workers", "preset", "job", "resume", "out", "data", "log-level", "config", .. FeatureOptions.NodeValueOptions], ["help"]);
         if (cl.Has("help")) { stdout.WriteLine(NodeUsage); return 0; }
         var settings = new NodeSettings(
             List(Opt(cl, "roles")),
@@ -112,6 +114,12 @@ public static class NodeCommands
             catch (ArgumentException e) { throw new UsageException(e.Message); }
         }
         if (job is not null && !settings.Has("ps")) throw new UsageException("--preset/--job runs on the node with the ps role");
+        var resume = Opt(cl, "resume");
+        if (resume is not null)
+        {
+            if (job is null) throw new UsageException("--resume continues the job of --preset/--job on the ps node; give one of them as well");
+            TrainCommand.CheckResume(resume, job);
+        }
 
         var outRoot = Path.GetFullPath(Opt(cl, "out") ?? Path.Combine("runs", "cluster"));
         var loader = new DataPathOverride(FeatureOptions.Loader(cl, name => Opt(cl, name)), Opt(cl, "data"));
@@ -153,7 +161,7 @@ public static class NodeCommands
         {
             try
             {
-                var done = await TrainingTopology.RunJob(node.System, node.Coordinator, job).WaitAsync(stop.Token);
+                var done = await TrainingTopology.RunJob(node.System, node.Coordinator, job, resume).WaitAsync(stop.Token);
                 stdout.WriteLine($"test accuracy {done.TestAccuracy:0.0000}, parameters sha256 {done.ParametersSha256}");
                 await Task.Delay(500, CancellationToken.None); // let the result writer finish its files
                 return 0;
@@ -199,7 +207,7 @@ public static class NodeCommands
             else if (a.StartsWith("--seed=akka.", StringComparison.Ordinal)) contact = a["--seed=".Length..];
             else rest.Add(a);
         }
-        var cl = CommandLine.Parse("submit", rest, [.. JobOptions.ValueOptions, "out", "timeout"], [.. JobOptions.Flags, "help"]);
+        var cl = CommandLine.Parse("submit", rest, [.. JobOptions.ValueOptions, "out", "timeout", "resume"], [.. JobOptions.Flags, "help"]);
         if (cl.Has("help")) { stdout.WriteLine(SubmitUsage); return 0; }
         var seed = contact ?? Environment.GetEnvironmentVariable("DISTTRAIN_SEEDS")?.Split(',')[0]
             ?? throw new UsageException("--seed akka.tcp://disttrain@HOST:PORT is required (the address of a seed node)");
@@ -234,7 +242,8 @@ public static class NodeCommands
         try
         {
             var timeout = TimeSpan.FromMinutes(cl.Int("timeout", 1) ?? 24 * 60);
-            var done = await TrainingTopology.RunJob(node.System, node.Coordinator, job, onEvent: OnEvent).WaitAsync(timeout, cancel);
+            // A checkpoint to resume from is read on the ps node (its path there); the coordinator says what is wrong with it.
+            var done = await TrainingTopology.RunJob(node.System, node.Coordinator, job, cl.String("resume"), OnEvent).WaitAsync(timeout, cancel);
             stdout.WriteLine($"test accuracy {done.TestAccuracy:0.0000} ({done.TestLabels.Length} samples), {done.Epochs} epochs on {done.Workers} workers, {done.SamplesPerSecond:N0} samples/s");
             stdout.WriteLine($"parameters sha256 {done.ParametersSha256}");
             if (done.CheckpointPath is not null) stdout.WriteLine($"checkpoint {done.CheckpointPath} (on the ps node)");

@@ -31,6 +31,7 @@ public sealed class ResultWriter : ReceiveActor, IWithTimers
             // Known already: a coordinator that took the job over announces it again; keep its history.
             if (dir is null || _jobs.ContainsKey(s.JobId)) return;
             var output = new RunOutput(dir);
+            output.WriteJob(JobFile.ToJson(s.Job)); // `disttrain node --job DIR/job.json --resume DIR/checkpoint.dtck` continues it
             _jobs[s.JobId] = (s.Job, output, [], new ProgressRenderer(_console, isInteractive: false, s.Job.Epochs));
             _console.WriteLine($"job {s.JobId} started: {s.Workers} workers, {s.TrainSamples} training samples, {s.StepsPerEpoch} steps per epoch -> {dir}");
         });

@@ -37,15 +37,7 @@ public static class TrainCommand
         var initFrom = cl.String("init-from");
         var export = ExportCommand.ParseFormat(cl.String("export"), "--export");
         if (initFrom is not null && resume is not null) throw new UsageException("--init-from and --resume exclude each other: a resumed run already has its weights");
-        if (resume is not null)
-        {
-            if (!File.Exists(resume)) throw new UsageException($"--resume {resume}: no such checkpoint file");
-            var ck = Core.Checkpoints.CheckpointFile.Read(resume);
-            if (ck.Spec.Hash != job.Model.Hash)
-                throw new UsageException($"--resume {resume}: the checkpoint holds a different model (spec {ck.Spec.Hash[..12]}) than this job's (spec {job.Model.Hash[..12]}); resume with the same preset/--model it was trained with");
-            if (ck.Metadata.Epoch >= job.Epochs)
-                throw new UsageException($"--resume {resume}: the checkpoint already completed {ck.Metadata.Epoch} epochs; ask for more with --epochs");
-        }
+        if (resume is not null) CheckResume(resume, job);
 
         // Fail on bad input before anything is written: load the data and build the model here first.
         var loader = FeatureOptions.Loader(cl);
@@ -62,6 +54,7 @@ public static class TrainCommand
         var output = new RunOutput(outDir);
         job = job with { OutputDirectory = outDir };
         if (initFrom is not null) resume = ExportCommand.WriteInitialCheckpoint(initFrom, job, data.ClassNames, outDir);
+        output.WriteJob(JobFile.ToJson(job)); // before training: a run cut short can be resumed from its folder alone
 
         var blas = BlasThreads.ForWorkers(workers);
         stdout.WriteLine($"disttrain train: {job.JobId}, local mode, {workers} worker{(workers == 1 ? "" : "s")}");
@@ -121,7 +114,7 @@ public static class TrainCommand
         stdout.WriteLine($"test accuracy {done.TestAccuracy:0.0000} ({done.TestLabels.Length} samples), test loss {done.TestLoss:0.0000}, " +
                          $"{done.Epochs} epochs{(done.StoppedEarly ? " (stopped early)" : "")}, {done.SamplesPerSecond:N0} samples/s");
         stdout.WriteLine($"parameters sha256 {done.ParametersSha256}");
-        stdout.WriteLine($"wrote {outDir}: {Path.GetFileName(done.CheckpointPath)}, {RunOutput.MetricsFile}, {RunOutput.SummaryFile}, {string.Join(", ", plots.Select(Path.GetFileName))}");
+        stdout.WriteLine($"wrote {outDir}: {Path.GetFileName(done.CheckpointPath)}, {RunOutput.MetricsFile}, {RunOutput.SummaryFile}, {RunOutput.JobFile}, {string.Join(", ", plots.Select(Path.GetFileName))}");
         if (export is not null && done.CheckpointPath is null) stderr.WriteLine($"--export {export}: the run wrote no checkpoint, so there is nothing to export");
         else if (export is not null && done.CheckpointPath is { } finalCheckpoint)
         {
@@ -130,6 +123,20 @@ public static class TrainCommand
             stdout.WriteLine($"exported {exported}");
         }
         return 0;
+    }
+
+    /// <summary>
+    /// A checkpoint that <paramref name="job"/> can continue from (train --resume, and node --resume on the ps node):
+    /// it exists, holds the job's model, and has fewer epochs than the job asks for; a UsageException says which not.
+    /// </summary>
+    internal static void CheckResume(string path, TrainingJob job, string option = "--resume")
+    {
+        if (!File.Exists(path)) throw new UsageException($"{option} {path}: no such checkpoint file");
+        var ck = Core.Checkpoints.CheckpointFile.Read(path);
+        if (ck.Spec.Hash != job.Model.Hash)
+            throw new UsageException($"{option} {path}: the checkpoint holds a different model (spec {ck.Spec.Hash[..12]}) than this job's (spec {job.Model.Hash[..12]}); resume with the same preset/--model it was trained with");
+        if (ck.Metadata.Epoch >= job.Epochs)
+            throw new UsageException($"{option} {path}: the checkpoint already completed {ck.Metadata.Epoch} epochs; ask for more with --epochs");
     }
 
     internal static void CheckCompatible(TrainingJob job, JobData data, Model model)

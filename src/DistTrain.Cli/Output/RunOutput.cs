@@ -14,6 +14,9 @@ public sealed class RunOutput
 {
     public const string MetricsFile = "metrics.jsonl";
     public const string SummaryFile = "summary.json";
+
+    /// <summary>The job as run (`disttrain node --job` reads it back, e.g. with `--resume` and the checkpoint beside it).</summary>
+    public const string JobFile = "job.json";
     public const string LossPlotFile = "loss.png";
     public const string AccuracyPlotFile = "accuracy.png";
     public const string ConfusionPlotFile = "confusion.png";
@@ -100,6 +103,13 @@ public sealed class RunOutput
             // Not fsynced: losing the last epoch's line to a power cut is fine, a torn line is not (rename covers that).
             AtomicFile.Write(MetricsPath, Encoding.UTF8.GetBytes(text.ToString()), durable: false);
         }
+    }
+
+    /// <summary>Writes job.json: the job's JSON (<c>Commands.JobFile.ToJson</c>), written when the run starts.</summary>
+    public void WriteJob(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        lock (_gate) AtomicFile.Write(Path.Combine(Folder, JobFile), Encoding.UTF8.GetBytes(json + "\n"));
     }
 
     /// <summary>Writes summary.json (indented, snake_case keys in <see cref="RunSummary"/>'s order).</summary>

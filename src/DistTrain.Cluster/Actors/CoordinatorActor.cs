@@ -81,6 +81,11 @@ public sealed partial class CoordinatorActor : ReceiveActor
         Receive<ParameterServerReady>(r =>
         {
             if (r.JobId != _job?.JobId) return;
+            if (_resumeFrom is not null && r.StartEpoch >= _job.Epochs)
+            {
+                Fail($"the checkpoint {_resumeFrom} already completed {r.StartEpoch} epochs and the job asks for {_job.Epochs}; ask for more epochs to continue it");
+                return;
+            }
             _psReady = true;
             _startEpoch = r.StartEpoch;
             _version = r.Version;
