@@ -32,9 +32,6 @@ public sealed class WorkerModes
         _send = model.FrozenParameterCount > 0 ? new float[model.TrainableParameterCount] : null;
     }
 
-    /// <summary>Whether this job keeps state on the worker (local SGD's optimizer, the error-feedback residual).</summary>
-    public bool KeepsState => _localSgdJob || _encoder is not null;
-
     /// <summary>The parameter version of the last round computed, -1 before the first.</summary>
     public long LastVersion { get; private set; } = -1;
 
@@ -47,17 +44,17 @@ public sealed class WorkerModes
 
     /// <summary>
     /// Loads a resumed job's state for this worker before its first round; an ArgumentException names what does
-    /// not fit this job (another optimizer, another parameter count).
+    /// not fit this job (another optimizer, another parameter count), and then nothing is loaded.
     /// </summary>
     public void LoadState(Core.Optimizers.OptimizerState? optimizer, float[]? residual)
     {
         if (LastVersion >= 0) throw new InvalidOperationException("a worker's state can be restored only before its first round");
+        LocalSgdWorker? local = null;
         if (optimizer is not null)
         {
             if (!_localSgdJob) throw new ArgumentException("the saved state holds a local-SGD optimizer but this job is not local SGD");
-            var local = new LocalSgdWorker(_computer, _optimizer);
+            local = new LocalSgdWorker(_computer, _optimizer);
             local.LoadState(optimizer);
-            _localSgd = local;
         }
         if (residual is not null)
         {
@@ -65,8 +62,9 @@ public sealed class WorkerModes
             var expected = _send?.Length ?? _computer.Model.ParameterCount;
             if (residual.Length != expected)
                 throw new ArgumentException($"the saved residual has {residual.Length} values but this worker sends {expected}");
-            _encoder.RestoreResidual(residual);
         }
+        if (local is not null) _localSgd = local;
+        if (residual is not null) _encoder!.RestoreResidual(residual);
     }
 
     public (float[] Gradient, CompressedTensor? Compressed, BatchResult Result) Compute(IDataset train, ComputeGradients msg)
