@@ -96,6 +96,23 @@ public class WorkerActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void A_saved_state_is_restored_all_or_nothing()
+    {
+        // A fitting optimizer with a residual of the wrong length: neither is taken.
+        var job = TestJobs.Blobs() with { Communication = new CommunicationSpec(TrainingMode.LocalSgd, Compression: GradientCompression.Bf16, LocalSteps: 2) };
+        var (worker, _) = StartPrepared(job, new BlobLoader());
+        var n = new Model(job.Model).ParameterCount;
+        var adam = new Core.Optimizers.OptimizerState(Core.Optimizers.OptimizerKind.Adam, 4, [new float[n], new float[n]]);
+        var ps = CreateTestProbe();
+        EventFilter.Error(contains: $"the saved residual has 3 values but this worker sends {n}").ExpectOne(() =>
+            worker.Tell(new WorkerLocalState(job.JobId, WorkerStateRole.Restore, 0, 1, adam, [1f, 2f, 3f]), ps.Ref));
+        worker.Tell(new WorkerLocalState(job.JobId, WorkerStateRole.Request, 0, 1), ps.Ref);
+        var report = ps.ExpectMsg<WorkerLocalState>();
+        Assert.Null(report.Optimizer);
+        Assert.Null(report.Residual);
+    }
+
+    [Fact]
     public void A_cluster_worker_that_no_coordinator_answers_says_what_to_check()
     {
         var coordinator = CreateTestProbe(); // never answers
