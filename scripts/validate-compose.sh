@@ -27,6 +27,7 @@ fi
 "${compose[@]}" -f "$file" config -q
 DISTTRAIN_PRESET=fashion-mlp DISTTRAIN_MIN_WORKERS=4 DISTTRAIN_WORKERS=2 DISTTRAIN_DATA_DIR=/tmp \
   "${compose[@]}" -f "$file" config -q
+DISTTRAIN_RESUME=/out/penguins-42/checkpoint.dtck "${compose[@]}" -f "$file" config -q
 
 services="$("${compose[@]}" -f "$file" config --services | sort | tr '\n' ' ')"
 if [[ "$services" != "ps seed worker " ]]; then
