@@ -55,7 +55,7 @@ public static class InspectCommands
         };
         var set = data.Get(split);
         if (set.Count == 0) throw new UsageException($"the {split} split of this job is empty");
-        var model = BuildModel(ck, path);
+        var model = new Predictor(ck, $"checkpoint {path}").Model;
         TrainCommand.CheckCompatible(job, data, model);
         var computer = new GradientComputer(model, Loss.Create(ck.Metadata.Loss));
         var predictions = new int[set.Count];
@@ -204,15 +204,6 @@ public static class InspectCommands
         var path = cl.String("checkpoint") ?? throw new UsageException("--checkpoint FILE is required");
         if (!File.Exists(path)) throw new UsageException($"--checkpoint {path}: no such file");
         return (CheckpointFile.Read(path), path);
-    }
-
-    private static Model BuildModel(Checkpoint ck, string path)
-    {
-        var model = new Model(ck.Spec);
-        if (ck.Parameters.Length != model.ParameterCount)
-            throw new FormatException($"checkpoint {path} holds {ck.Parameters.Length} parameters but its model spec needs {model.ParameterCount}");
-        ck.Parameters.CopyTo(model.Parameters, 0);
-        return model;
     }
 
     private static float[] ParseRow(string text, int size, string where)

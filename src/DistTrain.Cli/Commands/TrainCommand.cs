@@ -129,14 +129,14 @@ public static class TrainCommand
     /// A checkpoint that <paramref name="job"/> can continue from (train --resume, and node --resume on the ps node):
     /// it exists, holds the job's model, and has fewer epochs than the job asks for; a UsageException says which not.
     /// </summary>
-    internal static void CheckResume(string path, TrainingJob job, string option = "--resume")
+    internal static void CheckResume(string path, TrainingJob job)
     {
-        if (!File.Exists(path)) throw new UsageException($"{option} {path}: no such checkpoint file");
+        if (!File.Exists(path)) throw new UsageException($"--resume {path}: no such checkpoint file");
         var ck = Core.Checkpoints.CheckpointFile.Read(path);
         if (ck.Spec.Hash != job.Model.Hash)
-            throw new UsageException($"{option} {path}: the checkpoint holds a different model (spec {ck.Spec.Hash[..12]}) than this job's (spec {job.Model.Hash[..12]}); resume with the same preset/--model it was trained with");
+            throw new UsageException($"--resume {path}: the checkpoint holds a different model (spec {ck.Spec.Hash[..12]}) than this job's (spec {job.Model.Hash[..12]}); resume with the same preset/--model it was trained with");
         if (ck.Metadata.Epoch >= job.Epochs)
-            throw new UsageException($"{option} {path}: the checkpoint already completed {ck.Metadata.Epoch} epochs; ask for more with --epochs");
+            throw new UsageException($"--resume {path}: the checkpoint already completed {ck.Metadata.Epoch} epochs; ask for more with --epochs");
     }
 
     internal static void CheckCompatible(TrainingJob job, JobData data, Model model)
