@@ -29,12 +29,13 @@ public sealed partial class ParameterServerActor
     private ICancelable? _workerStatesTimer;
     private Dictionary<int, WorkerState>? _restore; // a resumed job's saved worker states, by shard, until its first round
 
-    private sealed class PendingSave(SaveCheckpoint request, IActorRef replyTo, Checkpoint checkpoint, long version, HashSet<int> waiting)
+    private sealed class PendingSave(SaveCheckpoint request, IActorRef replyTo, Checkpoint checkpoint, HashSet<int> waiting)
     {
         public SaveCheckpoint Request { get; } = request;
         public IActorRef ReplyTo { get; } = replyTo;
         public Checkpoint Checkpoint { get; } = checkpoint;
-        public long Version { get; } = version;
+        /// <summary>The parameter version the checkpoint holds.</summary>
+        public long Version => Checkpoint.Metadata.Step;
         public HashSet<int> Waiting { get; } = waiting;
         public List<WorkerState> States { get; } = [];
         public List<string> LeftOut { get; } = [];
@@ -60,7 +61,7 @@ public sealed partial class ParameterServerActor
     {
         if (!WorkersKeepState(_job!) || _shards.Count == 0) return false;
         if (_pendingSave is { } earlier) FinishSave(earlier, "had not answered when the next checkpoint was asked for");
-        var pending = new PendingSave(msg, Sender, checkpoint, _version, [.. _shards.Select(s => s.ShardIndex)]);
+        var pending = new PendingSave(msg, Sender, checkpoint, [.. _shards.Select(s => s.ShardIndex)]);
         _pendingSave = pending;
         foreach (var shard in _shards)
             Wire.Send(Context, shard.Worker, new WorkerLocalState(msg.JobId, WorkerStateRole.Request, shard.ShardIndex, _version));
