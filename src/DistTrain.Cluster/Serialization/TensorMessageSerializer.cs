@@ -17,9 +17,10 @@ namespace DistTrain.Cluster.Serialization;
 /// first, so the returned array is the only buffer.
 /// </para>
 /// <para>
-/// Manifests: CG <see cref="ComputeGradients"/>, CL the same with local-SGD step sizes (an int[] after
+/// Manifests: CG <see cref="ComputeGradients"/>, CL the same with local-SGD step sizes (an int[] before
 /// Parameters), GC <see cref="GradientsComputed"/>, GH the same with a 16-bit gradient (after the empty
-/// Gradient: one byte compression kind, int32 count, 2 bytes per value: half the float payload), PS
+/// Gradient: one byte compression kind, int32 count, 2 bytes per value: half the float payload; decoded with a
+/// receive pool, as on the data plane, it arrives as a GC whose gradient holds the decoded values), PS
 /// <see cref="ParametersSnapshot"/>, ES <see cref="EvaluateShard"/>, WS <see cref="WorkerLocalState"/> (role byte,
 /// ShardIndex, Version, optimizer kind byte (0: none, else kind + 1), its step as int64, int32 buffer count and
 /// the buffers, then a residual flag byte and the residual), TC <see cref="TensorChunk"/>. Any
@@ -32,7 +33,8 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
 {
     public const int Id = 7401;
 
-    public const byte FormatVersion = 1;
+    /// <summary>2: CL carries its LocalSteps before Parameters (version 1 after), so that its parameters, like CG's, end the message.</summary>
+    public const byte FormatVersion = 2;
 
     public const string ComputeGradientsManifest = "CG";
     public const string GradientsComputedManifest = "GC";
@@ -113,17 +115,36 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
     /// Writes <paramref name="obj"/> into exactly <paramref name="bytes"/>, which must be <see cref="SizeOf"/>(obj)
     /// long (e.g. a slice of a pooled buffer: the data plane encodes without allocating).
     /// </summary>
-    public static void EncodeInto(object obj, Span<byte> bytes) => EncodeInto(obj, bytes, omitTrailingFloats: false);
+    public static void EncodeInto(object obj, Span<byte> bytes) => EncodeInto(obj, bytes, omitTrailing: false);
 
     /// <summary>
-    /// The float array that ends <paramref name="obj"/>'s serialized form (ComputeGradients without local steps,
-    /// GradientsComputed without a 16-bit payload, ParametersSnapshot, EvaluateShard), or null. On a
-    /// little-endian machine its bytes on the wire are the array's own bytes, so a sender may write them
-    /// straight from the array after the rest (<see cref="EncodeHeadInto"/>) instead of copying them first.
+    /// The array that ends <paramref name="obj"/>'s serialized form: the float payload of ComputeGradients,
+    /// GradientsComputed, ParametersSnapshot and EvaluateShard, or the 16-bit values of a compressed
+    /// GradientsComputed (GH). False for anything else. On a little-endian machine its bytes on the wire are the
+    /// array's own bytes (<paramref name="bytes"/>), so a sender may write them straight from the array after the
+    /// rest (<see cref="EncodeHeadInto"/>) instead of copying them first, e.g. into a data-plane ring.
     /// </summary>
-    public static float[]? TrailingFloats(object obj) => !BitConverter.IsLittleEndian ? null : obj switch
+    public static bool TryTrailingPayload(object obj, out ReadOnlySpan<byte> bytes)
     {
-        ComputeGradients { LocalSteps: null } m => m.Parameters,
+        bytes = default;
+        if (!BitConverter.IsLittleEndian) return false;
+        switch (obj)
+        {
+            case GradientsComputed { Compressed: { } c }:
+                bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(c.Bits.AsSpan());
+                return true;
+            case ComputeGradients or GradientsComputed or ParametersSnapshot or EvaluateShard:
+                bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(TrailingFloats(obj).AsSpan());
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    // The float payload of the messages whose float array ends them (TryTrailingPayload but the 16-bit form).
+    private static float[]? TrailingFloats(object obj) => obj switch
+    {
+        ComputeGradients m => m.Parameters,
         GradientsComputed { Compressed: null } m => m.Gradient,
         ParametersSnapshot m => m.Parameters,
         EvaluateShard m => m.Parameters,
@@ -131,17 +152,17 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
     };
 
     /// <summary>
-    /// Writes <paramref name="obj"/>'s serialized form without the raw bytes of its <see cref="TrailingFloats"/>
-    /// (their element count included) into exactly <paramref name="bytes"/>: <see cref="SizeOf"/>(obj) minus
-    /// 4 × that array's length. The caller sends the array's bytes right after.
+    /// Writes <paramref name="obj"/>'s serialized form without the raw bytes of its trailing payload
+    /// (<see cref="TryTrailingPayload"/>; their element count included) into exactly <paramref name="bytes"/>:
+    /// <see cref="SizeOf"/>(obj) minus that payload's bytes. The caller sends the payload's bytes right after.
     /// </summary>
     public static void EncodeHeadInto(object obj, Span<byte> bytes)
     {
-        if (TrailingFloats(obj) is null) throw new ArgumentException($"a {obj.GetType().Name} of this form has no trailing float payload; use EncodeInto");
-        EncodeInto(obj, bytes, omitTrailingFloats: true);
+        if (!TryTrailingPayload(obj, out _)) throw new ArgumentException($"a {obj.GetType().Name} of this form has no trailing payload; use EncodeInto");
+        EncodeInto(obj, bytes, omitTrailing: true);
     }
 
-    private static void EncodeInto(object obj, Span<byte> bytes, bool omitTrailingFloats)
+    private static void EncodeInto(object obj, Span<byte> bytes, bool omitTrailing)
     {
         var w = new WireWriter(bytes);
         w.Byte(FormatVersion);
@@ -156,8 +177,8 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 w.Int32(m.ShardIndex);
                 w.UInt64(m.Seed);
                 w.Ints(m.SampleIds);
-                w.Floats(m.Parameters, omitTrailingFloats);
-                if (m.LocalSteps is { } local) w.Ints(local);
+                if (m.LocalSteps is { } local) w.Ints(local); // before the parameters, so that they end the message (CL, format 2)
+                w.Floats(m.Parameters, omitTrailing);
                 break;
             case GradientsComputed m:
                 w.String(m.JobId);
@@ -169,17 +190,17 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 w.Int32(m.Samples);
                 w.Double(m.LossSum);
                 w.Int32(m.Correct);
-                w.Floats(m.Gradient, omitTrailingFloats);
+                w.Floats(m.Gradient, omitTrailing && m.Compressed is null);
                 if (m.Compressed is { } c)
                 {
                     w.Byte((byte)c.Kind);
-                    w.UShorts(c.Bits);
+                    w.UShorts(c.Bits, omitTrailing);
                 }
                 break;
             case ParametersSnapshot m:
                 w.String(m.JobId);
                 w.Int64(m.Version);
-                w.Floats(m.Parameters, omitTrailingFloats);
+                w.Floats(m.Parameters, omitTrailing);
                 break;
             case EvaluateShard m:
                 w.String(m.JobId);
@@ -187,7 +208,7 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 w.Int32((int)m.Split);
                 w.Int32(m.Start);
                 w.Int32(m.Length);
-                w.Floats(m.Parameters, omitTrailingFloats);
+                w.Floats(m.Parameters, omitTrailing);
                 break;
             case WorkerLocalState m:
                 w.String(m.JobId);
@@ -245,13 +266,13 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
     }
 
     /// <summary>
-    /// Where the element count of the trailing float array (<see cref="TrailingFloats"/>) sits in the serialized
+    /// Where the element count of the trailing float array (<see cref="TryTrailingPayload"/>) sits in the serialized
     /// form that <paramref name="bytes"/> begins with, or -1 when the manifest has no trailing array or the fields
     /// before it do not fit in <paramref name="bytes"/> or are malformed (the caller then reads the message whole).
     /// </summary>
     public static int TrailingFloatsCountOffset(ReadOnlySpan<byte> bytes, string manifest)
     {
-        if (!BitConverter.IsLittleEndian || manifest is not (ComputeGradientsManifest or GradientsComputedManifest or ParametersSnapshotManifest or EvaluateShardManifest))
+        if (!BitConverter.IsLittleEndian || manifest is not (ComputeGradientsManifest or ComputeGradientsLocalManifest or GradientsComputedManifest or ParametersSnapshotManifest or EvaluateShardManifest))
             return -1;
         var r = new WireReader(bytes, manifest);
         try
@@ -261,10 +282,11 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
             r.Int64("Version");
             switch (manifest)
             {
-                case ComputeGradientsManifest:
+                case ComputeGradientsManifest or ComputeGradientsLocalManifest:
                     for (var i = 0; i < 4; i++) r.Int32("Attempt, Epoch, Step, ShardIndex");
                     r.UInt64("Seed");
                     r.Skip("SampleIds", sizeof(int));
+                    if (manifest == ComputeGradientsLocalManifest) r.Skip("LocalSteps", sizeof(int));
                     break;
                 case GradientsComputedManifest:
                     for (var i = 0; i < 3; i++) r.Int32("Attempt, Step, ShardIndex");
@@ -311,8 +333,8 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                 var shard = r.Int32("ShardIndex");
                 var seed = r.UInt64("Seed");
                 var ids = r.Ints("SampleIds");
-                var parameters = r.Floats("Parameters", pool);
                 var local = manifest == ComputeGradientsLocalManifest ? r.Ints("LocalSteps") : null;
+                var parameters = r.Floats("Parameters", pool);
                 result = new ComputeGradients(jobId, ver, attempt, epoch, step, shard, ids, seed, parameters, local);
                 break;
             }
@@ -335,7 +357,13 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
                     var kind = (Jobs.GradientCompression)r.Byte("Compressed.Kind");
                     if (kind is not (Jobs.GradientCompression.Fp16 or Jobs.GradientCompression.Bf16))
                         throw r.Error("Compressed.Kind", at, $"expected 1 (fp16) or 2 (bf16), found {(int)kind}");
-                    compressed = new Compression.CompressedTensor(kind, r.UShorts("Compressed.Bits"));
+                    if (gradient.Length != 0)
+                        throw r.Error("Gradient", at, $"expected no float32 values beside a 16-bit gradient, found {gradient.Length}");
+                    // On the data plane (a receive pool) the 16-bit values become the float32 gradient the parameter server
+                    // decodes them into anyway, here on the connection's receive thread: no 16-bit array allocated per
+                    // message, and the decode leaves the parameter server's critical path. The values are the same bits.
+                    if (pool is not null) gradient = r.UShortsAsFloats("Compressed.Bits", kind, pool);
+                    else compressed = new Compression.CompressedTensor(kind, r.UShorts("Compressed.Bits"));
                 }
                 result = new GradientsComputed(jobId, ver, attempt, step, shard, worker, gradient, samples, loss, correct, compressed);
                 break;

@@ -92,9 +92,10 @@ internal ref struct WireWriter(Span<byte> buffer)
     }
 
     /// <summary>16-bit values (fp16 / bf16 gradients): int32 count, then 2 little-endian bytes each.</summary>
-    public void UShorts(ushort[] a)
+    public void UShorts(ushort[] a, bool countOnly = false)
     {
         Int32(a.Length);
+        if (countOnly) return;
         var dst = _buffer.Slice(Position, a.Length * sizeof(ushort));
         if (BitConverter.IsLittleEndian) MemoryMarshal.AsBytes(a.AsSpan()).CopyTo(dst);
         else BinaryPrimitives.ReverseEndianness(a, MemoryMarshal.Cast<byte, ushort>(dst));
@@ -245,12 +246,50 @@ internal ref struct WireReader(ReadOnlySpan<byte> buffer, string messageType)
 
     public ushort[] UShorts(string field)
     {
-        var n = Count(field, sizeof(ushort), "16-bit values");
-        var src = Take(n * sizeof(ushort), field, "16-bit values");
+        var src = UShortBytes(field, out var n);
         var a = GC.AllocateUninitializedArray<ushort>(n);
         if (BitConverter.IsLittleEndian) src.CopyTo(MemoryMarshal.AsBytes(a.AsSpan()));
         else BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, ushort>(src), a);
         return a;
+    }
+
+    /// <summary>
+    /// 16-bit values (fp16 or bf16, <paramref name="kind"/>) decoded straight into a float array from
+    /// <paramref name="pool"/>: one pass over the payload, nothing allocated once the pool is warm.
+    /// </summary>
+    public float[] UShortsAsFloats(string field, Jobs.GradientCompression kind, ReceiveBufferPool pool)
+    {
+        var src = UShortBytes(field, out var n);
+        var a = pool.Rent(n);
+        if (BitConverter.IsLittleEndian) Compression.HalfPrecision.Decode(MemoryMarshal.Cast<byte, ushort>(src), a, kind);
+        else
+        {
+            var bits = new ushort[n];
+            BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, ushort>(src), bits);
+            Compression.HalfPrecision.Decode(bits, a, kind);
+        }
+        return a;
+    }
+
+    private ReadOnlySpan<byte> UShortBytes(string field, out int n)
+    {
+        ReadOnlySpan<byte> src;
+        if (_hasTrailing && _trailingArray is null && Remaining == 4)
+        {
+            // The trailing payload held elsewhere (a data-plane ring frame of a 16-bit gradient).
+            var at = Position;
+            n = Int32(field);
+            if (n < 0 || (long)n * sizeof(ushort) != _trailing.Length)
+                throw Error(field, at, $"expected a count of {_trailing.Length / sizeof(ushort)} 16-bit values (the payload held elsewhere), found {n}");
+            src = _trailing;
+            _hasTrailing = false;
+        }
+        else
+        {
+            n = Count(field, sizeof(ushort), "16-bit values");
+            src = Take(n * sizeof(ushort), field, "16-bit values");
+        }
+        return src;
     }
 
     public byte[] Bytes(string field)

@@ -186,20 +186,20 @@ public sealed class DataPlane : IExtension, IDisposable
                 Interlocked.Increment(ref _fallbacks);
                 return false;
             }
-            // A trailing float payload (parameters, gradient) goes out from its own array after the rest of the
-            // frame: no copy into the buffer first (the kernel's copy is the only one). With a shared-memory ring it
-            // is copied into the ring instead and the socket carries the frame's head only.
-            var payload = TensorMessageSerializer.TrailingFloats(message);
-            var payloadBytes = payload is null ? 0 : payload.Length * sizeof(float);
+            // A trailing payload (parameters, a gradient, its 16-bit form) goes out from its own array after the rest
+            // of the frame: no copy into the buffer first (the kernel's copy is the only one). With a shared-memory ring
+            // it is copied into the ring instead and the socket carries the frame's head only.
+            var hasPayload = TensorMessageSerializer.TryTrailingPayload(message, out var payload);
+            var payloadBytes = payload.Length;
             var ring = peer.Ring;
             var viaRing = ring is not null && payloadBytes > 0 && payloadBytes <= ring.MaxPayload;
-            var head = payload is null ? size : size - payloadBytes + (viaRing ? DataPlaneFrame.RingFields : 0);
+            var head = !hasPayload ? size : size - payloadBytes + (viaRing ? DataPlaneFrame.RingFields : 0);
             if (peer.Buffer.Length < head) peer.Buffer = GC.AllocateUninitializedArray<byte>(head); // grown once per size, then reused
             try
             {
                 if (viaRing)
                 {
-                    if (!ring!.TryWrite(System.Runtime.InteropServices.MemoryMarshal.AsBytes(payload.AsSpan()), Settings.SendTimeout, out var offset, out var end))
+                    if (!ring!.TryWrite(payload, Settings.SendTimeout, out var offset, out var end))
                     {
                         DropLocked(address, peer, $"the shared-memory ring stayed full for {Settings.SendTimeout} (the peer stopped reading)");
                         Interlocked.Increment(ref _fallbacks);
@@ -211,10 +211,10 @@ public sealed class DataPlane : IExtension, IDisposable
                 }
                 else
                 {
-                    if (payload is null) DataPlaneFrame.Write(peer.Buffer.AsSpan(0, size), targetPath, senderPath, manifest, message);
+                    if (!hasPayload) DataPlaneFrame.Write(peer.Buffer.AsSpan(0, size), targetPath, senderPath, manifest, message);
                     else DataPlaneFrame.WriteHead(peer.Buffer.AsSpan(0, head), size, targetPath, senderPath, manifest, message);
                     stream.Write(peer.Buffer, 0, head);
-                    if (payload is not null) stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(payload.AsSpan()));
+                    if (hasPayload) stream.Write(payload);
                 }
             }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)

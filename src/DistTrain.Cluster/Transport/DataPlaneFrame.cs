@@ -170,7 +170,7 @@ public static class DataPlaneFrame
 
     /// <summary>
     /// Writes the frame of <paramref name="frameSize"/> bytes (<see cref="SizeOf"/>) up to its trailing float payload
-    /// (<see cref="TensorMessageSerializer.TrailingFloats"/>) into exactly <paramref name="destination"/>
+    /// (<see cref="TensorMessageSerializer.TryTrailingPayload"/>) into exactly <paramref name="destination"/>
     /// (frameSize − 4 × the payload's length); the sender writes the payload's bytes after it. The bytes on the
     /// wire are the same as <see cref="Write"/>'s.
     /// </summary>
@@ -220,7 +220,7 @@ public static class DataPlaneFrame
     /// Tensor payloads are rented from <paramref name="pool"/> when given (see <see cref="TensorMessageSerializer.Decode"/>).
     /// </summary>
     /// <summary>
-    /// Where the trailing float payload (<see cref="TensorMessageSerializer.TrailingFloats"/>) of a plain frame
+    /// Where the trailing float payload (<see cref="TensorMessageSerializer.TryTrailingPayload"/>) of a plain frame
     /// (kind 1) begins in its body of <paramref name="bodyLength"/> bytes, judged from the body's first bytes
     /// <paramref name="start"/>; -1 when the frame has none, its head does not fit in <paramref name="start"/>, or
     /// anything does not add up (the reader then reads the body whole, and decoding reports what is wrong). The
@@ -240,6 +240,7 @@ public static class DataPlaneFrame
             {
                 var m = start.Slice(at + 4, n);
                 manifest = m.SequenceEqual("CG"u8) ? TensorMessageSerializer.ComputeGradientsManifest
+                    : m.SequenceEqual("CL"u8) ? TensorMessageSerializer.ComputeGradientsLocalManifest
                     : m.SequenceEqual("GC"u8) ? TensorMessageSerializer.GradientsComputedManifest
                     : m.SequenceEqual("PS"u8) ? TensorMessageSerializer.ParametersSnapshotManifest
                     : m.SequenceEqual("ES"u8) ? TensorMessageSerializer.EvaluateShardManifest : "";

@@ -75,7 +75,7 @@ public class TensorMessageSerializerTests : Akka.TestKit.Xunit2.TestKit
         var bytes = _serializer.ToBinary(new ParametersSnapshot("jé", 0x0102030405060708, [1f, -2f]));
         byte[] expected =
         [
-            1, // format version
+            2, // format version
             3, 0, 0, 0, (byte)'j', 0xC3, 0xA9, // JobId: UTF-8 byte count, bytes
             8, 7, 6, 5, 4, 3, 2, 1, // Version, int64 LE
             2, 0, 0, 0, // float count
@@ -108,9 +108,31 @@ public class TensorMessageSerializerTests : Akka.TestKit.Xunit2.TestKit
     public void An_unknown_format_version_is_a_SerializationException()
     {
         var bytes = _serializer.ToBinary(new ParametersSnapshot("j", 1, [1f]));
-        bytes[0] = 2;
+        bytes[0] = 1; // an older build's message (version 1 carried CL's local steps after its parameters)
         var e = Assert.Throws<SerializationException>(() => _serializer.FromBinary(bytes, "PS"));
-        Assert.Contains("format version 1, found 2", e.Message);
+        Assert.Contains("format version 2, found 1", e.Message);
+    }
+
+    [Fact]
+    public void A_local_sgd_request_carries_its_local_steps_before_the_parameters_which_end_it()
+    {
+        // The parameters end the message, as in CG, so the data plane sends them straight from the array (or
+        // through its shared-memory ring) instead of copying the whole message into a buffer first.
+        var bytes = _serializer.ToBinary(new ComputeGradients("j", 1, 2, 3, 4, 5, [6], 7UL, [1f], LocalSteps: [8, 9]));
+        byte[] expected =
+        [
+            2, // format version
+            1, 0, 0, 0, (byte)'j', // JobId
+            1, 0, 0, 0, 0, 0, 0, 0, // Version
+            2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0, // Attempt, Epoch, Step, ShardIndex
+            7, 0, 0, 0, 0, 0, 0, 0, // Seed
+            1, 0, 0, 0, 6, 0, 0, 0, // SampleIds
+            2, 0, 0, 0, 8, 0, 0, 0, 9, 0, 0, 0, // LocalSteps
+            1, 0, 0, 0, 0x00, 0x00, 0x80, 0x3F, // Parameters
+        ];
+        Assert.Equal(expected, bytes);
+        Assert.Equal("CL", _serializer.Manifest(new ComputeGradients("j", 1, 2, 3, 4, 5, [6], 7UL, [1f], LocalSteps: [8, 9])));
+        Deep.Equal(new ComputeGradients("j", 1, 2, 3, 4, 5, [6], 7UL, [1f], LocalSteps: [8, 9]), _serializer.FromBinary(bytes, "CL"));
     }
 
     [Fact]

@@ -417,10 +417,11 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
         Deep.Equal(message, read.Message);
     }
 
-    // Every manifest the data plane carries, and whether its float payload ends the message (CL and GH carry more after it).
+    // Every manifest the data plane carries, and whether a receiver reads its payload from the socket straight into a
+    // float array (GH's payload is 16-bit values: read whole, then decoded).
     public static TheoryData<string, bool> TensorManifests() => new()
     {
-        { "CG", true }, { "CL", false }, { "GC", true }, { "GH", false }, { "PS", true }, { "ES", true },
+        { "CG", true }, { "CL", true }, { "GC", true }, { "GH", false }, { "PS", true }, { "ES", true },
     };
 
     // One tensor message of each manifest the data plane carries, with `floats` as its float payload (GH: `halves`).
@@ -437,23 +438,34 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
 
     [Theory]
     [MemberData(nameof(TensorManifests))]
-    public void A_frame_sent_as_head_then_payload_from_its_array_has_the_bytes_of_the_whole_frame(string manifest, bool trailing)
+    public void A_frame_sent_as_head_then_payload_from_its_array_has_the_bytes_of_the_whole_frame(string manifest, bool _)
     {
-        // The sender writes parameters and gradients straight from their arrays after the rest of the frame;
-        // only messages whose float payload ends them may (CL and GH carry more after it).
+        // The sender writes every payload straight from its array after the rest of the frame (into the socket or a
+        // shared-memory ring): parameters (CG, and CL whose local steps come before them), gradients and their 16-bit form.
         float[] floats = [0.5f, float.NaN, -0f, 3e-39f, 1e30f];
-        var message = TensorMessage(manifest, floats, [0x3C00, 0x8000]);
+        ushort[] halves = [0x3C00, 0x8000, 0x7E00];
+        var message = TensorMessage(manifest, floats, halves);
         var (target, sender) = ("akka.tcp://disttrain@h:1/user/w#12", "akka.tcp://disttrain@g:2/user/ps");
         var whole = Frame(target, sender, message);
-        var payload = TensorMessageSerializer.TrailingFloats(message);
 
-        Assert.Equal(trailing, payload is not null);
-        if (payload is null) return;
-        Assert.Same(floats, payload);
-        var head = new byte[whole.Length - payload.Length * sizeof(float)];
+        Assert.True(TensorMessageSerializer.TryTrailingPayload(message, out var payload));
+        var expected = manifest == "GH"
+            ? System.Runtime.InteropServices.MemoryMarshal.AsBytes(halves.AsSpan())
+            : System.Runtime.InteropServices.MemoryMarshal.AsBytes(floats.AsSpan());
+        Assert.True(payload.Overlaps(expected) && payload.Length == expected.Length); // the array itself, no copy
+        var head = new byte[whole.Length - payload.Length];
         DataPlaneFrame.WriteHead(head, whole.Length, target, sender, TensorMessageSerializer.ManifestOf(message), message);
-        byte[] sent = [.. head, .. System.Runtime.InteropServices.MemoryMarshal.AsBytes(payload.AsSpan())];
+        byte[] sent = [.. head, .. payload];
         Assert.Equal(whole, sent);
+    }
+
+    [Fact]
+    public void Messages_without_a_trailing_payload_have_none()
+    {
+        Assert.False(TensorMessageSerializer.TryTrailingPayload(new WorkerLocalState("job", WorkerStateRole.Request, 0, 3, null, null), out var none));
+        Assert.True(none.IsEmpty);
+        Assert.False(TensorMessageSerializer.TryTrailingPayload("text", out _));
+        Assert.Throws<ArgumentException>(() => TensorMessageSerializer.EncodeHeadInto(new WorkerLocalState("job", WorkerStateRole.Request, 0, 3, null, null), new byte[64]));
     }
 
     [Theory]
@@ -478,7 +490,7 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
         var payload = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(body[at..]).ToArray();
         var read = DataPlaneFrame.ReadHead(body[..at], payload);
         Deep.Equal(DataPlaneFrame.Read(body).Message, read.Message);
-        Assert.Same(payload, TensorMessageSerializer.TrailingFloats(read.Message));
+        Assert.Same(payload, read.Message switch { ComputeGradients m => m.Parameters, GradientsComputed m => m.Gradient, ParametersSnapshot m => m.Parameters, EvaluateShard m => m.Parameters, _ => null });
         Assert.Equal("akka.tcp://disttrain@g:2/user/ps", read.SenderPath);
     }
 
