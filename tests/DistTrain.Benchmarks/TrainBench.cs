@@ -28,7 +28,7 @@ namespace DistTrain.Benchmarks;
 /// </summary>
 internal static class TrainBench
 {
-    private sealed record Options(string Workload, int Epochs, int Threads, string Mode, int Workers, int? Limit, string Data, ulong Seed, bool Profile, int ProfileSteps, bool JobJson, int Batch, string? SaveInit = null);
+    private sealed record Options(string Workload, int Epochs, int Threads, string Mode, int Workers, int? Limit, string Data, ulong Seed, bool Profile, int ProfileSteps, bool JobJson, int Batch, string? SaveInit = null, int? LocalSteps = null);
 
     public static int Run(string[] args)
     {
@@ -93,6 +93,7 @@ internal static class TrainBench
             ["version"] = $".NET {Environment.Version}",
             ["workload"] = o.Workload,
             ["mode"] = o.Mode,
+            ["local_steps"] = o.LocalSteps,
             ["workers"] = o.Mode == "local" ? o.Workers : 1,
             ["threads"] = o.Threads,
             ["blas_threads"] = blasThreads,
@@ -123,6 +124,8 @@ internal static class TrainBench
             ValidationFraction = 0,
             TrainFraction = 1,
             Patience = 0,
+            // Local SGD (--local-steps K): each worker takes K optimizer steps on its shards between two model averages.
+            Communication = o.LocalSteps is { } k ? new CommunicationSpec(TrainingMode.LocalSgd, LocalSteps: k) : null,
         };
     }
 
@@ -223,6 +226,7 @@ internal static class TrainBench
         var profile = false;
         var jobJson = false;
         string? saveInit = null;
+        int? localSteps = null;
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -242,10 +246,12 @@ internal static class TrainBench
                 case "--job-json": jobJson = true; break;
                 case "--batch": batch = NextInt(); break;
                 case "--save-init": saveInit = Next(); break;
+                case "--local-steps": localSteps = NextInt(); break;
                 case "-h" or "--help":
                     Console.WriteLine("train --workload mlp|cnn [--epochs E (mlp 3, cnn 1)] [--threads T (1)] [--mode single|local] [--workers N (2, local)]");
                     Console.WriteLine("      [--limit N first training samples] [--data IDX-FOLDER] [--seed S (42)] [--batch N (128, global)]");
                     Console.WriteLine("      [--profile [--profile-steps N (200)]: time the phases of a single-replica step instead of training]");
+                    Console.WriteLine("      [--local-steps K: local SGD, K optimizer steps per worker between model averages (local mode and --job-json)]");
                     Console.WriteLine("      [--job-json: print the job as a `disttrain node --job` file (no mid-run checkpoints) instead of training]");
                     Console.WriteLine("      [--save-init FILE: write the initial parameters as safetensors (PyTorch names; bench_torch.py --init) instead of training]");
                     Console.WriteLine("Prints one JSON line; samples_per_second counts training steps only (all epochs), not evaluation.");
@@ -256,8 +262,10 @@ internal static class TrainBench
         if (workload is not ("mlp" or "cnn")) throw new ArgumentException($"--workload must be mlp or cnn (got '{workload}')");
         if (mode is not ("single" or "local")) throw new ArgumentException($"--mode must be single or local (got '{mode}')");
         var e = epochs ?? (workload == "mlp" ? 3 : 1);
-        if (e < 1 || threads < 1 || workers < 1 || limit is < 1 || profileSteps < 1 || batch < 1)
-            throw new ArgumentException("--epochs, --threads, --workers, --limit, --batch and --profile-steps must be >= 1");
-        return new Options(workload, e, threads, mode, workers, limit, data, seed, profile, profileSteps, jobJson, batch, saveInit);
+        if (e < 1 || threads < 1 || workers < 1 || limit is < 1 || profileSteps < 1 || batch < 1 || localSteps is < 1)
+            throw new ArgumentException("--epochs, --threads, --workers, --limit, --batch, --local-steps and --profile-steps must be >= 1");
+        if (localSteps is not null && mode == "single" && !jobJson)
+            throw new ArgumentException("--local-steps needs --mode local (or --job-json): a single replica has no workers to average");
+        return new Options(workload, e, threads, mode, workers, limit, data, seed, profile, profileSteps, jobJson, batch, saveInit, localSteps);
     }
 }
