@@ -17,11 +17,16 @@ public class SubmitCommandTests
         ps.System.ActorOf(Commands.ResultWriter.Props(ps.Coordinator, TextWriter.Null), "result-writer");
         await using var worker = ClusterNode.Start(new NodeSettings(["worker"], Port: 0, Seeds: [ps.Address.ToString()]), ClusterConfig.Load(), loader);
         await Task.WhenAll(ps.WhenUp(), worker.WhenUp()).WaitAsync(TimeSpan.FromSeconds(30));
+        var roles = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        ps.System.ActorOf(Akka.Actor.Props.Create(() => new MemberRoles(roles)));
 
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         var exit = await Program.RunAsync(["submit", "--seed", ps.Address.ToString(), "--epochs", "20", "--seed", "5"], stdout, stderr);
         Assert.True(exit == 0, stderr.ToString());
+        // The submitting client talked to the cluster through a ClusterClient: it never became a member.
+        Assert.Contains("worker", roles); // the watcher saw the members that are there
+        Assert.DoesNotContain("client", roles);
         var output = stdout.ToString();
         Assert.Contains("epoch 20/20", output);
         Assert.Contains("test accuracy", output);
@@ -76,6 +81,17 @@ public class SubmitCommandTests
         var absent = await Submit("--epochs", "12", "--resume", missing);
         Assert.Equal(1, absent.Exit);
         Assert.Contains(missing, absent.Err);
+    }
+
+    // Every role of every member the ps node's cluster has seen join.
+    private sealed class MemberRoles : Akka.Actor.ReceiveActor
+    {
+        public MemberRoles(System.Collections.Concurrent.ConcurrentQueue<string> roles)
+        {
+            Receive<Akka.Cluster.ClusterEvent.IMemberEvent>(e => { foreach (var r in e.Member.Roles) roles.Enqueue(r); });
+            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+                typeof(Akka.Cluster.ClusterEvent.IMemberEvent));
+        }
     }
 
     [Fact]

@@ -34,7 +34,7 @@ public static class NodeCommands
     public const string SubmitUsage = """
         usage: disttrain submit --seed akka.tcp://disttrain@HOST:PORT [train options]   (--seed N as well sets the job's random seed)
                                 [--resume CHECKPOINT]   continue from a checkpoint: a path on the ps node
-        Joins the cluster as a client, submits a training job to the coordinator, streams its progress and
+        Contacts the cluster through the seed (as a client, not a member), submits a training job to the coordinator, streams its progress and
         prints the result; the ps node writes the checkpoint, metrics, summary and plots to its --out folder.
         """ + "\n" + JobOptions.Help;
 
@@ -212,18 +212,21 @@ public static class NodeCommands
         var seed = contact ?? Environment.GetEnvironmentVariable("DISTTRAIN_SEEDS")?.Split(',')[0]
             ?? throw new UsageException("--seed akka.tcp://disttrain@HOST:PORT is required (the address of a seed node)");
         var job = JobOptions.Build(cl);
-        job = job with { JobId = $"{job.JobId}-{DateTime.UtcNow:yyyyMMddHHmmss}", OutputDirectory = cl.String("out") };
+        // The id names the run's folder on the ps node: the time, then a random part, so that two submits within one
+        // second (a script's, now that a client no longer spends a second joining the cluster) never share a folder.
+        job = job with
+        {
+            JobId = $"{job.JobId}-{DateTime.UtcNow:yyyyMMddHHmmss}-{Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(2)).ToLowerInvariant()}",
+            OutputDirectory = cl.String("out"),
+        };
         var settings = new NodeSettings(["client"], Port: 0, Seeds: [seed], Workers: 0);
         try { settings.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
-        await using var node = ClusterNode.Start(settings, ClusterConfig.Load("akka.loglevel = WARNING"), new PresetDataLoader());
-        try
+        // Not a member: a ClusterClient through the seeds' receptionists (no gossip, nothing to down if it is killed).
+        await using var node = JobClient.Start(settings, ClusterConfig.Load("akka.loglevel = WARNING"));
+        if (!await node.ReachAsync(TimeSpan.FromSeconds(30), cancel))
         {
-            await node.WhenUp(cancel).WaitAsync(TimeSpan.FromSeconds(30), cancel);
-        }
-        catch (TimeoutException)
-        {
-            stderr.WriteLine($"error: could not join the cluster through {seed} within 30 s; is the seed running?");
+            stderr.WriteLine($"error: no cluster answered through {seed} within 30 s; is the seed running, and is this its address?");
             return 1;
         }
         stdout.WriteLine($"submitted {job.JobId} to {seed}");

@@ -140,9 +140,10 @@ public sealed partial class CoordinatorActor : ReceiveActor
 
     private void OnStart(StartTraining msg)
     {
+        var replyTo = msg.ReplyTo ?? Sender;
         if (_job is not null)
         {
-            Sender.Tell(new TrainingRejected(msg.Job.JobId, $"the coordinator is running job {_job.JobId}; submit again when it has finished"));
+            replyTo.Tell(new TrainingRejected(msg.Job.JobId, $"the coordinator is running job {_job.JobId}; submit again when it has finished"));
             return;
         }
         try
@@ -151,14 +152,14 @@ public sealed partial class CoordinatorActor : ReceiveActor
         }
         catch (ArgumentException e)
         {
-            Sender.Tell(new TrainingRejected(msg.Job.JobId, e.Message));
+            replyTo.Tell(new TrainingRejected(msg.Job.JobId, e.Message));
             return;
         }
         _job = msg.Job.OutputDirectory is null && _settings.OutputRoot is { } root
             ? msg.Job with { OutputDirectory = Path.Combine(root, SafeName(msg.Job.JobId)) }
             : msg.Job;
         _resumeFrom = msg.ResumeFrom;
-        _requester = Sender;
+        _requester = replyTo;
         _reference = null;
         _psReady = false;
         _history.Clear();

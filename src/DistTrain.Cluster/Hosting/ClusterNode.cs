@@ -131,6 +131,8 @@ public sealed class ClusterNode : IAsyncDisposable
         }
         var coordinator = system.ActorOf(ClusterSingletonProxy.Props($"/user/{TrainingTopology.CoordinatorName}",
             ClusterSingletonProxySettings.Create(system).WithRole("ps")), CoordinatorProxyName);
+        // Clients outside the cluster (disttrain submit, JobClient) reach the coordinator through any node's receptionist.
+        Akka.Cluster.Tools.Client.ClusterClientReceptionist.Get(system).RegisterService(coordinator);
 
         if (settings.Has("worker") && settings.Workers > 0)
         {

@@ -55,7 +55,7 @@ public static class TrainingTopology
     {
         var result = new TaskCompletionSource<TrainingCompleted>(TaskCreationOptions.RunContinuationsAsynchronously);
         var forwarder = system.ActorOf(ProgressForwarder.Props(coordinator, onEvent, result, job.JobId));
-        coordinator.Tell(new StartTraining(job, resumeFrom), forwarder);
+        coordinator.Tell(new StartTraining(job, resumeFrom, forwarder), forwarder);
         return result.Task;
     }
 }

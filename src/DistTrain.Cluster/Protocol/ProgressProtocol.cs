@@ -6,8 +6,12 @@ namespace DistTrain.Cluster.Protocol;
 
 // Job control and coordinator -> observers (the CLI, tests, a submitting client).
 
-/// <summary>Start a job; the sender and all subscribers get the progress events and the final result.</summary>
-public sealed record StartTraining(TrainingJob Job, string? ResumeFrom = null) : IDistTrainMessage;
+/// <summary>
+/// Start a job; <paramref name="ReplyTo"/> (the sender when null) and all subscribers get the progress events and the
+/// final result. A client outside the cluster (<c>disttrain submit</c>, through a ClusterClient) names its own actor
+/// here: the message's sender is then the receptionist's response tunnel, not the client.
+/// </summary>
+public sealed record StartTraining(TrainingJob Job, string? ResumeFrom = null, IActorRef? ReplyTo = null) : IDistTrainMessage;
 
 /// <summary>The coordinator is busy with another job, or the job is invalid.</summary>
 public sealed record TrainingRejected(string JobId, string Reason) : IDistTrainMessage;

@@ -104,7 +104,7 @@ public static class ProtocolSamples
         new WorkerLocalState("job-42", WorkerStateRole.Report, 1, 7, new OptimizerState(OptimizerKind.Adam, 12, [[0.1f, -0.2f], [0.3f, float.NaN]]), [1e-3f, -2e-3f]),
         new WorkerLocalState("job-42", WorkerStateRole.Restore, 0, 40, null, [5f]),
         new WorkerLocalState("job-42", WorkerStateRole.Report, 2, -1),
-        new StartTraining(Job with { Communication = new CommunicationSpec(TrainingMode.LocalSgd, LocalSteps: 8) }),
+        new StartTraining(Job with { Communication = new CommunicationSpec(TrainingMode.LocalSgd, LocalSteps: 8) }, "/ckpt/checkpoint.dtck", worker),
         new PrepareJob(Job with { Communication = new CommunicationSpec(TrainingMode.Ssp, Staleness: 3, Compression: GradientCompression.Bf16, LocalSteps: 5,
             Compensation: StalenessCompensation.LearningRate) }),
     ];
