@@ -211,23 +211,8 @@ internal ref struct WireReader(ReadOnlySpan<byte> buffer, string messageType)
     /// <summary>A float array; from <paramref name="pool"/> when given (a tensor payload its consumer hands back).</summary>
     public float[] Floats(string field, ReceiveBufferPool? pool = null)
     {
-        int n;
-        ReadOnlySpan<byte> src;
-        if (_hasTrailing && Remaining == 4)
-        {
-            var at = Position;
-            n = Int32(field);
-            if (n < 0 || (long)n * sizeof(float) != _trailing.Length)
-                throw Error(field, at, $"expected a count of {_trailing.Length / sizeof(float)} float32 values (the payload held elsewhere), found {n}");
-            src = _trailing;
-            _hasTrailing = false;
-            if (_trailingArray is { } filled) return filled;
-        }
-        else
-        {
-            n = Count(field, sizeof(float), "float32 values");
-            src = Take(n * sizeof(float), field, "float32 values");
-        }
+        var src = Elements(field, sizeof(float), "float32 values", out var n, out var held);
+        if (held && _trailingArray is { } filled) return filled;
         var a = pool is null ? GC.AllocateUninitializedArray<float>(n) : pool.Rent(n);
         if (BitConverter.IsLittleEndian) src.CopyTo(MemoryMarshal.AsBytes(a.AsSpan())); // the one copy of the payload
         else BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, int>(src), MemoryMarshal.Cast<float, int>(a.AsSpan()));
@@ -273,23 +258,29 @@ internal ref struct WireReader(ReadOnlySpan<byte> buffer, string messageType)
 
     private ReadOnlySpan<byte> UShortBytes(string field, out int n)
     {
-        ReadOnlySpan<byte> src;
-        if (_hasTrailing && _trailingArray is null && Remaining == 4)
-        {
-            // The trailing payload held elsewhere (a data-plane ring frame of a 16-bit gradient).
-            var at = Position;
-            n = Int32(field);
-            if (n < 0 || (long)n * sizeof(ushort) != _trailing.Length)
-                throw Error(field, at, $"expected a count of {_trailing.Length / sizeof(ushort)} 16-bit values (the payload held elsewhere), found {n}");
-            src = _trailing;
-            _hasTrailing = false;
-        }
-        else
-        {
-            n = Count(field, sizeof(ushort), "16-bit values");
-            src = Take(n * sizeof(ushort), field, "16-bit values");
-        }
-        return src;
+        // A trailing array read from the socket straight into floats (_trailingArray) is never 16-bit: those stay inline.
+        if (_trailingArray is not null) return Inline(field, sizeof(ushort), "16-bit values", out n);
+        return Elements(field, sizeof(ushort), "16-bit values", out n, out _);
+    }
+
+    // An array's count and bytes: the trailing payload held elsewhere (a data-plane ring frame; <paramref name="held"/>)
+    // when the message ends with this count, else inline in the buffer.
+    private ReadOnlySpan<byte> Elements(string field, int elementSize, string what, out int n, out bool held)
+    {
+        held = _hasTrailing && Remaining == 4;
+        if (!held) return Inline(field, elementSize, what, out n);
+        var at = Position;
+        n = Int32(field);
+        if (n < 0 || (long)n * elementSize != _trailing.Length)
+            throw Error(field, at, $"expected a count of {_trailing.Length / elementSize} {what} (the payload held elsewhere), found {n}");
+        _hasTrailing = false;
+        return _trailing;
+    }
+
+    private ReadOnlySpan<byte> Inline(string field, int elementSize, string what, out int n)
+    {
+        n = Count(field, elementSize, what);
+        return Take(n * elementSize, field, what);
     }
 
     public byte[] Bytes(string field)

@@ -425,7 +425,7 @@ public class DataPlaneTests : Akka.TestKit.Xunit2.TestKit
     };
 
     // One tensor message of each manifest the data plane carries, with `floats` as its float payload (GH: `halves`).
-    private static object TensorMessage(string manifest, float[] floats, ushort[] halves) => manifest switch
+    internal static object TensorMessage(string manifest, float[] floats, ushort[] halves) => manifest switch
     {
         "CG" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8, 15], 42, floats),
         "CL" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8], 42, floats, LocalSteps: [1, 1]),

@@ -121,16 +121,7 @@ public sealed class SharedMemoryRingTests : Akka.TestKit.Xunit2.TestKit
         var floats = Floats(20_000, 3);
         var halves = new ushort[30_000];
         for (var i = 0; i < halves.Length; i++) halves[i] = (ushort)(i * 7919);
-        object message = manifest switch
-        {
-            "CG" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8], 42, floats),
-            "CL" => new ComputeGradients("job", 3, 1, 2, 5, 1, [4, 8], 42, floats, LocalSteps: [2, 3]),
-            "GC" => new GradientsComputed("job", 3, 1, 5, 1, "w", floats, 4, 1.25, 3),
-            "GH" => new GradientsComputed("job", 3, 1, 5, 1, "w", [], 4, 1.25, 3,
-                new DistTrain.Cluster.Compression.CompressedTensor(DistTrain.Cluster.Jobs.GradientCompression.Fp16, halves)),
-            "PS" => new ParametersSnapshot("job", 3, floats),
-            _ => new EvaluateShard("job", 3, DataSplit.Test, 10, 5, floats),
-        };
+        var message = DataPlaneTests.TensorMessage(manifest, floats, halves);
         var payloadBytes = manifest == "GH" ? halves.Length * 2L : floats.Length * 4L;
 
         Assert.True(here.TrySend(remote, message, TestActor));
