@@ -126,30 +126,17 @@ public sealed class TensorMessageSerializer : SerializerWithStringManifest
     /// </summary>
     public static bool TryTrailingPayload(object obj, out ReadOnlySpan<byte> bytes)
     {
-        bytes = default;
-        if (!BitConverter.IsLittleEndian) return false;
-        switch (obj)
+        static ReadOnlySpan<byte> Raw<T>(T[] a) where T : unmanaged => System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan());
+        switch (BitConverter.IsLittleEndian ? obj : null)
         {
-            case GradientsComputed { Compressed: { } c }:
-                bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(c.Bits.AsSpan());
-                return true;
-            case ComputeGradients or GradientsComputed or ParametersSnapshot or EvaluateShard:
-                bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(TrailingFloats(obj).AsSpan());
-                return true;
-            default:
-                return false;
+            case GradientsComputed { Compressed: { } c }: bytes = Raw(c.Bits); return true;
+            case GradientsComputed m: bytes = Raw(m.Gradient); return true;
+            case ComputeGradients m: bytes = Raw(m.Parameters); return true;
+            case ParametersSnapshot m: bytes = Raw(m.Parameters); return true;
+            case EvaluateShard m: bytes = Raw(m.Parameters); return true;
+            default: bytes = default; return false;
         }
     }
-
-    // The float payload of the messages whose float array ends them (TryTrailingPayload but the 16-bit form).
-    private static float[]? TrailingFloats(object obj) => obj switch
-    {
-        ComputeGradients m => m.Parameters,
-        GradientsComputed { Compressed: null } m => m.Gradient,
-        ParametersSnapshot m => m.Parameters,
-        EvaluateShard m => m.Parameters,
-        _ => null,
-    };
 
     /// <summary>
     /// Writes <paramref name="obj"/>'s serialized form without the raw bytes of its trailing payload
