@@ -22,7 +22,15 @@ D=$(mktemp -d "/tmp/mp-step-$TAG.XXXXXX"); mkdir -p "$D/out"
 unset DISTTRAIN_ROLES DISTTRAIN_JOB DISTTRAIN_DATA_PLANE OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 export DOTNET_PerfMapEnabled=${PERF:+1} DISTTRAIN_BLAS_THREADS=1 OPENBLAS_NUM_THREADS=1
 PIDS=()
-cleanup() { for p in ${PIDS[@]+"${PIDS[@]}"}; do kill -TERM -- "-$p" 2>/dev/null; done; }
+# The workers write their DISTTRAIN_STEP_TRACE files as they terminate: wait (up to 15 s) for every process group to
+# be gone, so that step_timeline.py run right after this script sees every process's points.
+cleanup() {
+  local p i
+  for p in ${PIDS[@]+"${PIDS[@]}"}; do kill -TERM -- "-$p" 2>/dev/null; done
+  for p in ${PIDS[@]+"${PIDS[@]}"}; do
+    for ((i = 0; i < 150; i++)); do kill -0 -- "-$p" 2>/dev/null || break; sleep 0.1; done
+  done
+}
 trap cleanup EXIT
 port=$((20000 + RANDOM % 20000))
 seed="akka.tcp://disttrain@127.0.0.1:$port"
